@@ -1,0 +1,37 @@
+# Two commands a newcomer needs: `make run` and `make test`. Both set everything up first (idempotent).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export FITMIRROR_CACHE_DIR ?= $(HOME)/.cache/fitmirror
+export ANNY_CACHE_DIR ?= $(FITMIRROR_CACHE_DIR)/anny
+# Tests and benchmarks run in a network namespace with loopback only (as root), so WebRTC never leaves the host.
+NETNS := $(shell if [ "$$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then echo "unshare -n"; fi)
+PYTEST_ARGS ?=
+
+.PHONY: setup run test bench lint doctor clean docker
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(BIN)/fitmirror serve
+
+test: setup
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check --quiet . || { echo "ruff found problems (run: $(BIN)/ruff check --fix . && $(BIN)/ruff format .)"; exit 1; }
+	@mkdir -p tests/artifacts
+	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)'
+
+bench: setup
+	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/fitmirror bench'
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+doctor:
+	$(BIN)/fitmirror doctor
+
+docker:
+	docker build -t fitmirror:cpu .
+
+clean:
+	rm -rf $(VENV) tests/artifacts bench/out web_client/node_modules

