@@ -5,6 +5,7 @@ The README's configuration reference is generated from these field descriptions 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -123,7 +124,10 @@ class Settings(BaseSettings):
 
 @functools.cache
 def get_settings() -> Settings:
-    return Settings()
+    s = Settings()
+    # anny reads its cache location from the environment; point it at ours before anything builds a model.
+    os.environ.setdefault("ANNY_CACHE_DIR", str(s.anny_cache_dir))
+    return s
 
 
 def torch_device(settings: Settings | None = None) -> str:

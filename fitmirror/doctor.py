@@ -223,10 +223,25 @@ def run_checks(s: Settings | None = None) -> list[Check]:
     return out
 
 
+def config_reference() -> str:
+    """The README's configuration table, generated from the Settings fields so it cannot drift."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if name == "cache_dir":
+            default = "~/.cache/fitmirror"
+        rows.append(f"| `FITMIRROR_{name.upper()}` | `{default}` | {field.description or ''} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="fitmirror doctor", description=__doc__)
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("--config", action="store_true", help="print the configuration reference (Markdown) and exit")
     args = ap.parse_args(argv)
+    if args.config:
+        print(config_reference())
+        return 0
     checks = run_checks()
     failed = [c for c in checks if c.required and c.status != "ok"]
     if args.json:
