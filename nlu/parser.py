@@ -1,0 +1,149 @@
+"""The one entry point: text (+ context) -> actions and a short reply.
+
+Order: input checks (length, control characters) -> safety screen (prompt injection, other shoppers' data: no
+action, polite refusal) -> rules (when they explain the whole utterance) -> local LLM (constrained JSON, validated)
+-> grounding (replies are templated from the actions, so sizes and fit verdicts are never invented by the LLM).
+`parse` is synchronous and may take seconds on the LLM path: call it from an executor, not the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from fitmirror.config import get_settings
+from fitmirror.errors import InputError
+from nlu.context import ParseContext
+from nlu.replies import NOT_UNDERSTOOD, REFUSAL, detect_lang, reply_for
+from nlu.rules import parse_rules
+from nlu.schema import Command
+
+log = logging.getLogger("fitmirror.nlu")
+
+Backend = Literal["auto", "rules", "llm"]
+RULES_MIN_CONFIDENCE = 0.75  # below this the rules' reading leaves words unexplained; ask the LLM
+
+_INJECTION = re.compile(
+    r"ignore (?:all |any |the |your )?(?:previous|prior|above|earlier|preceding|system)?\s*(?:instructions?|prompts?|rules)|"
+    r"disregard (?:all |the |your )?(?:previous |prior |above )?(?:instructions?|rules)|system prompt|developer mode|jailbreak|"
+    r"you are now|pretend (?:to be|you are)|act as (?:an? )?(?:admin|developer|system)|reveal (?:your|the) (?:prompt|instructions)|"
+    r"(?:other|another|previous|last|next) (?:customer|shopper|user|client|person)'?s?(?: data| details| measurements| address| orders?| sizes?| info| information| history| purchases)?|"
+    r"someone else'?s|everyone'?s (?:data|measurements|sizes)|all (?:customers|users|shoppers)|credit card|password|api[ _-]?key|"
+    r"(?:email|home) address|phone number|sql|drop table|<script|"
+    r"忽略(?:之前|以上|前面|上面|所有)?的?(?:所有)?(?:指令|指示|说明|规则|提示)|系统提示|提示词|开发者模式|越狱|"
+    r"(?:其他|别的|上一个|前一个|下一个|另一个)(?:顾客|用户|客户|人)|别人的|所有(?:顾客|用户|客户)|密码|信用卡|手机号|住址|地址",
+    re.IGNORECASE,
+)
+_SIZE_CLAIM = re.compile(r"\b(?:size|sizes)\s+(?:XXS|XS|S|M|L|XL|XXL|\d{2})\b|(?:XS|S|M|L|XL|XXL)\s*码|尺码是", re.I)
+
+
+@dataclass
+class ParseResult:
+    actions: list[Any]
+    reply: str
+    backend_used: str  # "rules", "llm:<name>", "safety", "none"
+    latency_ms: float
+    confidence: float = 1.0
+    lang: str = "en"
+    notes: list[str] = field(default_factory=list)
+
+    def command(self) -> Command:
+        return Command(actions=self.actions, reply=self.reply)
+
+    def to_dict(self) -> dict:
+        return {
+            "actions": [a.model_dump(exclude_none=True) for a in self.actions],
+            "reply": self.reply,
+            "backend_used": self.backend_used,
+            "latency_ms": round(self.latency_ms, 2),
+            "confidence": self.confidence,
+            "lang": self.lang,
+        }
+
+
+def clean_text(text: str, max_chars: int | None = None) -> str:
+    """Bounded, printable, NFKC-normalised input; raises InputError for empty or oversized utterances."""
+    if not isinstance(text, str):
+        raise InputError("the command must be text")
+    limit = max_chars or get_settings().max_utterance_chars
+    if len(text) > limit:
+        raise InputError(
+            f"the command is {len(text)} characters long; the limit is {limit}",
+            hint="say one or two things at a time, e.g. 'show me the blue dress in size M'",
+        )
+    t = unicodedata.normalize("NFKC", text)
+    t = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in t)
+    t = re.sub(r"\s+", " ", t).strip()
+    if not t:
+        raise InputError("the command is empty")
+    return t
+
+
+def is_unsafe(text: str) -> bool:
+    """Prompt injection or a request for someone else's data: treated as data, answered with a refusal."""
+    return bool(_INJECTION.search(text))
+
+
+def parse(
+    text: str,
+    ctx: ParseContext | None = None,
+    backend: Backend = "auto",
+    llm: Any = None,
+) -> ParseResult:
+    """Parse one utterance. `llm` overrides the configured LLM backend (an `nlu.llm.LLMBackend`)."""
+    t0 = time.perf_counter()
+    ctx = ctx or ParseContext()
+    t = clean_text(text)
+    lang = detect_lang(t, ctx.lang)
+
+    def done(
+        actions: list[Any], reply: str, used: str, conf: float = 1.0, notes: list[str] | None = None
+    ) -> ParseResult:
+        return ParseResult(actions, reply, used, (time.perf_counter() - t0) * 1000.0, conf, lang, notes or [])
+
+    if is_unsafe(t):
+        log.info("nlu: refused an utterance that looks like prompt injection or a data request")
+        return done([], REFUSAL[lang], "safety")
+
+    rules = parse_rules(t, ctx) if backend in ("auto", "rules") else None
+    if backend == "rules" or (rules is not None and rules.confidence >= RULES_MIN_CONFIDENCE):
+        if rules is None:
+            return done([], NOT_UNDERSTOOD[lang], "none", 0.0)
+        return done(rules.actions, rules.reply, "rules", rules.confidence)
+
+    from nlu.llm import get_backend
+
+    engine = llm or get_backend()
+    if engine is None:  # FITMIRROR_LLM_BACKEND=off: the rules are all there is
+        if rules is not None:
+            return done(rules.actions, rules.reply, "rules", rules.confidence, ["llm disabled"])
+        return done([], NOT_UNDERSTOOD[lang], "none", 0.0, ["llm disabled"])
+    cmd, raw_ok = engine.parse(t, ctx, lang)
+    if not raw_ok:
+        # The LLM produced something that does not validate: no action rather than a guess.
+        if rules is not None:
+            return done(rules.actions, rules.reply, "rules", rules.confidence, ["llm output invalid"])
+        return done([], NOT_UNDERSTOOD[lang], f"llm:{engine.name}", 0.0, ["llm output invalid"])
+    actions = ground_actions(cmd.actions, ctx)
+    if actions:
+        reply = reply_for(actions, lang)
+    else:
+        reply = cmd.reply.strip() if cmd.reply.strip() and not _SIZE_CLAIM.search(cmd.reply) else NOT_UNDERSTOOD[lang]
+        if lang == "zh" and not re.search(r"[\u4e00-\u9fff]", reply):
+            reply = NOT_UNDERSTOOD["zh"]
+    return done(actions, reply, f"llm:{engine.name}", 0.9)
+
+
+def ground_actions(actions: list[Any], ctx: ParseContext) -> list[Any]:
+    """Drop what the LLM cannot know: product ids not in the catalogue."""
+    ids = {p.id for p in ctx.catalog} | {i.id for i in ctx.outfit}
+    out = []
+    for a in actions:
+        if getattr(a, "type", None) == "select" and a.product_id and a.product_id not in ids:
+            a = a.model_copy(update={"product_id": None})
+        out.append(a)
+    return out
