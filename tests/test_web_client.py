@@ -1,0 +1,492 @@
+"""The browser client end to end: headless Debian Chromium (Playwright) with a fake webcam made from a real person
+photo and a fake microphone made with espeak-ng, against the real server (server.app.create_app) in this process.
+
+Each mode (desktop /, kiosk /kiosk, WebXR /xr with the IWER emulator) must load without console errors, connect,
+show the returned video within 5 s and change the outfit on a typed command (and a spoken one when the server has
+a voice stage); the XR test checks per eye, by readPixels, that each eye shows its half of the stereo stream.
+Error paths: camera denied, server unreachable, server full, and a dropped session that reconnects.
+Screenshots of every mode go to tests/artifacts/web_*.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fitmirror.config import REPO_ROOT, Settings
+
+CHROMIUM = "/usr/lib/chromium/chromium"
+IWER = REPO_ROOT / "web_client" / "node_modules" / "iwer" / "build" / "iwer.module.js"
+SPOKEN = "show me the blue dress in size medium"
+BASE_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--allow-loopback-in-peer-connection",
+]
+
+pytestmark = pytest.mark.timeout(120)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"Chromium not installed at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+
+# --- media: a real person as the webcam, espeak-ng as the microphone --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def media(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("web_media")
+    photo = sorted((shared_data / "tryon-photos" / "persons").glob("*.jpg"))[0]
+    y4m = out / "person.y4m"
+    # a still photo with a slow zoom so the encoder and tracker see a live-looking 640x480 webcam
+    subprocess.run(
+        [
+            "ffmpeg", "-y", "-loglevel", "error", "-loop", "1", "-i", str(photo), "-vf",
+            "scale=360:480,pad=640:480:140:0:color=gray,format=yuv420p", "-t", "2", "-r", "15",
+            "-f", "yuv4mpegpipe", str(y4m),
+        ],
+        check=True,
+    )  # fmt: skip
+    raw = out / "raw.wav"
+    wav = out / "command.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), SPOKEN], check=True)
+    # 16 kHz mono with 2 s of silence after the sentence (Chromium loops the file)
+    subprocess.run(
+        ["ffmpeg", "-y", "-loglevel", "error", "-i", str(raw), "-af", "apad=pad_dur=2", "-ar", "16000", "-ac", "1",
+         str(wav)],
+        check=True,
+    )  # fmt: skip
+    return {"y4m": y4m, "wav": wav, "photo": photo}
+
+
+# --- the real server in a background thread -------------------------------------------------------------
+
+
+class ServerThread:
+    """server.app.create_app served on a free loopback port by an event loop in its own thread."""
+
+    def __init__(self, **overrides: object) -> None:
+        from server.app import create_app, start_site
+
+        self.settings = Settings(ice_loopback=True, host="127.0.0.1", **overrides)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.app = create_app(self.settings)
+        self.runner, self.port = self.call(start_site(self.app, "127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def call(self, coro, timeout: float = 20.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def sessions(self) -> list:
+        from server.app import MANAGER
+
+        return list(self.app[MANAGER].sessions.values())
+
+    def drop_all_sessions(self) -> int:
+        """Close every session on the server side (what a network drop or a server restart looks like)."""
+        sessions = self.sessions()
+        for s in sessions:
+            self.call(s.close("test_drop"))
+        return len(sessions)
+
+    def stop(self) -> None:
+        try:
+            self.call(self.runner.cleanup(), timeout=30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+
+
+def _require_server() -> None:
+    if importlib.util.find_spec("server.app") is None:
+        pytest.fail("server/app.py (create_app) is missing: the web client has no server to talk to")
+
+
+@pytest.fixture(scope="module")
+def server():
+    _require_server()
+    srv = ServerThread()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def pw():
+    with sync_api.sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(pw, media):
+    b = pw.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            *BASE_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={media['y4m']}",
+            f"--use-file-for-fake-audio-capture={media['wav']}",
+        ],
+    )
+    yield b
+    b.close()
+
+
+class Page:
+    """A page plus everything it logged, so a test can assert 'no console errors'."""
+
+    def __init__(self, browser, viewport=(1280, 800), **ctx) -> None:
+        self.ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **ctx)
+        self.page = self.ctx.new_page()
+        self.errors: list[str] = []
+        self.log: list[str] = []
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def _on_console(self, m) -> None:
+        self.log.append(f"{m.type}: {m.text}")
+        if m.type == "error":
+            self.errors.append(m.text)
+
+    def js(self, expr: str, arg=None):
+        return self.page.evaluate(expr, arg)
+
+    def wait(self, expr: str, timeout_s: float = 10.0, what: str = ""):
+        try:
+            return self.page.wait_for_function(expr, timeout=timeout_s * 1000)
+        except sync_api.TimeoutError:
+            raise AssertionError(
+                f"timed out after {timeout_s} s waiting for {what or expr}; page log tail: {self.log[-8:]}"
+            ) from None
+
+    def close(self) -> None:
+        self.ctx.close()
+
+
+def _outfit_text(state: dict | None) -> str:
+    return json.dumps((state or {}).get("outfit", []), ensure_ascii=False).lower()
+
+
+def _connected_with_video(p: Page, what: str) -> float:
+    t0 = time.monotonic()
+    p.wait("() => window.fitmirror && window.fitmirror.conn && window.fitmirror.conn.state === 'connected'", 10, what)
+    p.wait(
+        "() => { const v = document.getElementById('remote'); return v && v.videoWidth > 0 && v.currentTime > 0; }",
+        5.0,
+        f"{what}: returned video playing within 5 s of connecting",
+    )
+    return time.monotonic() - t0
+
+
+def _typed_command(p: Page, open_form: str | None = None) -> dict:
+    before = p.js("() => window.fitmirror.conn.lastState")
+    if open_form:
+        p.page.click(open_form)
+    p.page.fill("#chat-input", "show me the blue dress in size M")
+    p.page.press("#chat-input", "Enter")
+    p.wait(
+        "() => { const s = window.fitmirror.conn.lastState; return s && JSON.stringify(s.outfit).toLowerCase()"
+        ".includes('dress') && JSON.stringify(s.outfit).toLowerCase().includes('blue'); }",
+        15,
+        "a state event with a blue dress in the outfit after the typed command",
+    )
+    after = p.js("() => window.fitmirror.conn.lastState")
+    assert _outfit_text(after) != _outfit_text(before)
+    return after
+
+
+def _voice_available() -> bool:
+    return importlib.util.find_spec("server.voice") is not None
+
+
+def _spoken_command(p: Page, hold: str | None) -> None:
+    if not _voice_available():
+        pytest.skip("the server has no voice stage yet (server/voice.py): audio reaches it but is not transcribed")
+    if hold:  # push-to-talk: hold the button across at least one full loop of the WAV (speech + silence)
+        box = p.page.locator(hold).bounding_box()
+        p.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        p.page.mouse.down()
+        time.sleep(9)
+        p.page.mouse.up()
+    p.wait(
+        "() => { const s = window.fitmirror.conn.lastState; return s && JSON.stringify(s.outfit).toLowerCase()"
+        ".includes('dress'); }",
+        40,
+        "a state event with a dress after the spoken command",
+    )
+    assert p.js("() => document.getElementById('transcript').textContent").strip()
+
+
+# --- desktop ---------------------------------------------------------------------------------------------
+
+
+def test_desktop_connects_shows_video_and_obeys_typed_command(server, browser, artifacts):
+    p = Page(browser)
+    try:
+        p.page.goto(server.url + "/")
+        took = _connected_with_video(p, "desktop")
+        assert p.js("() => document.getElementById('cam-msg').dataset.key") == "camera.ok"
+        # connection quality fills in: received fps and a ping round trip
+        p.wait("() => Number(document.getElementById('quality').dataset.fps) > 0", 8, "fps read-out")
+        p.wait("() => document.getElementById('quality').dataset.rtt !== ''", 8, "round-trip read-out")
+        state = _typed_command(p)
+        p.wait("() => document.getElementById('outfit-list').children.length > 0", 5, "outfit panel filled")
+        # a size picked in the outfit panel reaches the server and comes back in the state
+        p.page.select_option("#size", "L")
+        p.wait("() => window.fitmirror.conn.lastState.size === 'L'", 5, "size L from the size picker")
+        p.page.wait_for_timeout(700)
+        p.page.screenshot(path=str(artifacts / "web_desktop.png"))
+        assert not p.errors, p.errors
+        print(f"desktop: video {took:.2f} s after load, state {state.get('size')} {_outfit_text(state)[:120]}")
+    finally:
+        p.close()
+
+
+def test_desktop_language_toggle_and_accessibility(server, browser):
+    p = Page(browser, locale="zh-CN")
+    try:
+        p.page.goto(server.url + "/")
+        assert p.js("() => document.documentElement.lang") == "zh-CN"
+        assert "发送" in p.page.inner_text("#chat-form button[type=submit]")
+        p.page.click("#lang")
+        assert p.js("() => document.documentElement.lang") == "en"
+        assert p.page.inner_text("#chat-form button[type=submit]").strip() == "Send"
+        # every button and input has an accessible name
+        unnamed = p.js(
+            """() => [...document.querySelectorAll('button, input, select')].filter(e =>
+                 !(e.getAttribute('aria-label') || e.labels?.length || e.textContent.trim() || e.title))
+                 .map(e => e.id || e.outerHTML.slice(0, 60))"""
+        )
+        assert not unnamed, unnamed
+        assert not p.errors, p.errors
+    finally:
+        p.close()
+
+
+def test_desktop_spoken_command(server, browser):
+    p = Page(browser)
+    try:
+        p.page.goto(server.url + "/")
+        _connected_with_video(p, "desktop (voice)")
+        _spoken_command(p, "#ptt")
+        assert not p.errors, p.errors
+    finally:
+        p.close()
+
+
+def test_desktop_reconnects_after_the_session_drops(server, browser):
+    p = Page(browser)
+    try:
+        p.page.goto(server.url + "/")
+        _connected_with_video(p, "desktop before the drop")
+        first = server.sessions()
+        assert len(first) >= 1
+        assert server.drop_all_sessions() >= 1
+        p.wait("() => window.fitmirror.conn.state !== 'connected'", 10, "the page notices the drop")
+        p.wait("() => window.fitmirror.conn.state === 'connected'", 20, "automatic reconnect")
+        p.wait("() => document.getElementById('remote').videoWidth > 0", 10, "video after reconnect")
+        assert {s.id for s in server.sessions()}.isdisjoint({s.id for s in first})
+    finally:
+        p.close()
+
+
+# --- kiosk -----------------------------------------------------------------------------------------------
+
+
+def test_kiosk_mirror_typed_command_and_wipe(server, browser, artifacts):
+    p = Page(browser, viewport=(1080, 1920 // 2))
+    try:
+        p.page.goto(server.url + "/kiosk?reset_after=4&attract_after=1")
+        _connected_with_video(p, "kiosk")
+        p.wait("() => window.fitmirror.conn.lastState", 5, "first state")
+        assert p.js("() => window.fitmirror.conn.lastState.layout") == "mirror"
+        assert p.page.is_visible(".privacy")
+        # tap the attract screen when it is up (tracking may take a moment to see the shopper)
+        if p.page.is_visible("#attract"):
+            p.page.click("#attract")
+        _typed_command(p, open_form="#kbd")
+        # touch targets are large
+        size = p.js("() => { const r = document.querySelector('#sizes button').getBoundingClientRect(); "
+                    "return [r.width, r.height]; }")  # fmt: skip
+        assert min(size) >= 64, size
+        p.page.wait_for_timeout(500)
+        p.page.screenshot(path=str(artifacts / "web_kiosk.png"))
+        # "Start over": the session ends on the server, the screen is cleared, a fresh session starts
+        old = {s.id for s in server.sessions()}
+        p.page.click("#reset")
+        p.wait("() => window.fitmirror.wipes === 1", 5, "wipe")
+        assert p.js("() => document.getElementById('transcript').textContent") == ""
+        p.wait("() => window.fitmirror.conn && window.fitmirror.conn.state === 'connected'", 15, "new session")
+        p.wait("() => window.fitmirror.conn.lastState", 5, "state of the new session")
+        assert "dress" not in _outfit_text(p.js("() => window.fitmirror.conn.lastState"))
+        assert {s.id for s in server.sessions()}.isdisjoint(old)
+        assert not p.errors, p.errors
+    finally:
+        p.close()
+
+
+def test_kiosk_attract_screen_and_auto_wipe_when_nobody_is_there(server, pw, media, artifacts):
+    """Chromium's built-in fake camera (a moving pattern, no person) makes the server report nobody present."""
+    b = pw.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[*BASE_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
+    )
+    p = Page(b, viewport=(1080, 960))
+    try:
+        p.page.goto(server.url + "/kiosk?reset_after=3&attract_after=1")
+        _connected_with_video(p, "kiosk (empty)")
+        tracking = "() => window.fitmirror.present === false && window.fitmirror.wipes >= 1"
+        p.page.click("#attract")  # someone tapped, then nobody shows up in front of the camera
+        try:
+            p.wait(tracking, 15, "tracking absent -> attract screen and wipe")
+        except AssertionError:
+            if not any("tracking" in line for line in p.log):
+                pytest.skip("the server's pipeline sends no tracking events yet")
+            raise
+        assert p.page.is_visible("#attract")
+        p.page.screenshot(path=str(artifacts / "web_kiosk_attract.png"))
+    finally:
+        p.close()
+        b.close()
+
+
+def test_kiosk_spoken_command(server, browser):
+    p = Page(browser)
+    try:
+        p.page.goto(server.url + "/kiosk")
+        _connected_with_video(p, "kiosk (voice)")
+        if p.page.is_visible("#attract"):
+            p.page.click("#attract")  # present: the microphone is live (voice is the kiosk's main input)
+        _spoken_command(p, None)
+    finally:
+        p.close()
+
+
+# --- WebXR -----------------------------------------------------------------------------------------------
+
+
+def test_xr_stereo_per_eye_with_iwer(server, browser, artifacts):
+    if not IWER.exists():
+        pytest.fail(f"{IWER} missing: run scripts/setup.sh (npm ci in web_client)")
+    p = Page(browser)
+    try:
+        p.page.goto(server.url + "/xr?emulate=1")
+        p.wait("() => window.fitmirror.xrSupported === true", 10, "IWER immersive-vr support")
+        _connected_with_video(p, "xr")
+        assert p.js("() => window.fitmirror.conn.lastState.layout") == "stereo"
+        vw, vh = p.js(
+            "() => [document.getElementById('remote').videoWidth, document.getElementById('remote').videoHeight]"
+        )
+        assert vw >= 2 * vh * 0.9, f"stereo stream should be side by side, got {vw}x{vh}"
+        p.page.click("#enter")  # a real click gives the user activation requestSession needs
+        p.wait("() => window.fitmirror.xrFrames > 5", 15, "XR frames")
+        probe = p.js("() => window.fitmirror.xrProbe()")
+        eyes = {e["eye"]: e for e in probe["eyes"]}
+        assert set(eyes) == {"left", "right"}, probe
+        for name, e in eyes.items():
+            assert e["n"] > 100, (name, e)
+            # the eye shows its own half: a small error against it ...
+            assert e["errOwn"] < 20, (name, e)
+            # ... and, where the halves differ, a smaller one than against the other half
+            if probe["halfDiff"] > 2:
+                assert e["errOwn"] < e["errOther"], (name, e, probe["halfDiff"])
+        p.page.screenshot(path=str(artifacts / "web_xr.png"))
+        # the controller ray picks a button on the strip below the panel (ray straight at button 1 = "back")
+        idx = p.js("() => { const m = window.fitmirror; const b = m.buttons.findIndex(x => x.action.view === 'back');"
+                   " return b; }")  # fmt: skip
+        assert idx >= 0
+        # typed command while in VR
+        _typed_command(p)
+        print("xr probe:", json.dumps(probe)[:400])
+        assert not p.errors, p.errors
+    finally:
+        p.close()
+
+
+def test_xr_without_webxr_falls_back_to_desktop_link(server, browser):
+    p = Page(browser)
+    try:
+        p.page.goto(server.url + "/xr")
+        p.wait("() => window.fitmirror.xrSupported === false", 10, "no immersive-vr without a headset")
+        assert p.page.is_visible("#fallback")
+        assert p.page.get_attribute("#fallback-link", "href").startswith("/")
+        assert not p.errors, p.errors
+    finally:
+        p.close()
+
+
+# --- error paths -----------------------------------------------------------------------------------------
+
+
+def test_camera_denied_shows_a_clear_message(server, pw, artifacts):
+    b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BASE_ARGS)  # no fake-ui: prompt denied
+    p = Page(b)
+    try:
+        p.page.goto(server.url + "/")
+        p.wait("() => document.getElementById('cam-msg').dataset.kind === 'error'", 10, "camera error message")
+        key = p.js("() => document.getElementById('cam-msg').dataset.key")
+        assert key in ("camera.denied", "camera.none"), key
+        assert p.page.is_visible("#cam-retry")
+        assert p.js("() => window.fitmirror.conn") is None  # no session without a camera
+        p.page.screenshot(path=str(artifacts / "web_camera_denied.png"))
+    finally:
+        p.close()
+        b.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_server_unreachable_message_and_backoff(server, browser):
+    p = Page(browser)
+    try:
+        dead = f"http://127.0.0.1:{_free_port()}"
+        p.page.goto(server.url + f"/?server={dead}")
+        p.wait("() => document.getElementById('status').dataset.state === 'unreachable'", 10, "unreachable status")
+        text = p.page.inner_text("#status")
+        assert "cannot be reached" in text
+        assert p.page.is_visible("#retry")
+    finally:
+        p.close()
+
+
+def test_server_full_message(browser, artifacts):
+    _require_server()
+    full = ServerThread(max_sessions=0)
+    p = Page(browser)
+    try:
+        p.page.goto(full.url + "/")
+        p.wait("() => document.getElementById('status').dataset.state === 'full'", 10, "server-full status")
+        assert "full" in p.page.inner_text("#status").lower()
+        p.page.screenshot(path=str(artifacts / "web_server_full.png"))
+    finally:
+        p.close()
+        full.stop()
+
+
+def test_no_ffmpeg_or_espeak_means_a_clear_failure():
+    for tool in ("ffmpeg", "espeak-ng"):
+        assert shutil.which(tool), f"{tool} is needed to make the fake webcam/microphone files"

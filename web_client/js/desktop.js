@@ -1,0 +1,256 @@
+// Desktop page (/): webcam preview with a clear permission flow, the returned try-on video, chat box,
+// push-to-talk microphone, outfit panel, fit map, connection quality and automatic reconnect.
+
+import { FitConnection } from "./connection.js";
+import { applyI18n, onLangChange, speechLang, t, toggleLang } from "./i18n.js";
+import { openCamera, setMic } from "./media.js";
+import {
+  SIZES,
+  VIEWS,
+  adviceText,
+  bindQuality,
+  bindSpeech,
+  bindStatus,
+  cleanOptions,
+  itemChoices,
+  itemLabel,
+  pageParams,
+  swatchColor,
+} from "./ui.js";
+
+const $ = (id) => document.getElementById(id);
+const params = pageParams();
+const app = { conn: null, stream: null, state: null, states: [], videoShownAt: null, startedAt: performance.now() };
+window.fitmirror = app; // for tests and debugging in the console
+
+applyI18n();
+$("lang").addEventListener("click", toggleLang);
+
+// --- camera --------------------------------------------------------------------------------------------
+
+async function startCamera() {
+  $("cam-msg").textContent = t("camera.asking");
+  $("cam-msg").dataset.kind = "info";
+  $("cam-retry").hidden = true;
+  const res = await openCamera({ audio: true });
+  app.cameraError = res.errorKey;
+  if (!res.stream) {
+    $("cam-msg").textContent = t(res.errorKey, { detail: res.error && res.error.message });
+    $("cam-msg").dataset.kind = "error";
+    $("cam-msg").dataset.key = res.errorKey;
+    $("cam-retry").hidden = false;
+    return null;
+  }
+  $("local").srcObject = res.stream;
+  $("cam-msg").textContent = t("camera.ok");
+  $("cam-msg").dataset.kind = "ok";
+  $("cam-msg").dataset.key = "camera.ok";
+  $("mic-msg").hidden = res.micOk;
+  $("ptt").disabled = !res.micOk;
+  setMic(res.stream, false); // push-to-talk: silent until the button is held
+  return res.stream;
+}
+
+// --- connection ----------------------------------------------------------------------------------------
+
+function connect(stream) {
+  const conn = new FitConnection({
+    base: params.server,
+    signalling: params.signalling,
+    stream,
+    options: cleanOptions({
+      layout: params.layout || "mosaic",
+      pipeline: params.pipeline,
+      resolution: params.resolution,
+      fps: params.fps,
+      lang: speechLang(),
+    }),
+  });
+  app.conn = conn;
+  bindStatus(conn, $("status"), $("retry"));
+  bindQuality(conn, $("quality"));
+  bindSpeech(conn, $("transcript"), $("reply"));
+  conn.addEventListener("track", (ev) => {
+    if (ev.detail.index !== 0) return;
+    const v = $("remote");
+    v.srcObject = new MediaStream([ev.detail.track]);
+    v.play().catch(() => {});
+  });
+  conn.addEventListener("state", (ev) => renderState(ev.detail.msg));
+  conn.addEventListener("ack", (ev) => {
+    const m = ev.detail.msg;
+    if (m.reply) $("reply").textContent = m.reply;
+  });
+  conn.start();
+  return conn;
+}
+
+const remote = $("remote");
+const markShown = () => {
+  if (remote.videoWidth > 0 && app.videoShownAt == null) {
+    app.videoShownAt = performance.now();
+    $("video-wait").hidden = true;
+  }
+};
+remote.addEventListener("loadeddata", markShown);
+remote.addEventListener("resize", markShown);
+remote.addEventListener("emptied", () => {
+  app.videoShownAt = null;
+  $("video-wait").hidden = false;
+});
+
+// --- outfit panel --------------------------------------------------------------------------------------
+
+function currentItem() {
+  const outfit = (app.state && app.state.outfit) || [];
+  return outfit.length ? outfit[outfit.length - 1] : null;
+}
+
+function renderState(state) {
+  app.state = state;
+  app.states.push(state);
+  if (app.states.length > 50) app.states.shift();
+  const list = $("outfit-list");
+  list.replaceChildren();
+  for (const item of state.outfit || []) {
+    const li = document.createElement("li");
+    li.textContent = itemLabel(item);
+    list.append(li);
+  }
+  $("outfit-empty").hidden = (state.outfit || []).length > 0;
+  const item = currentItem();
+  const { colors, sizes } = item ? itemChoices(item) : { colors: [], sizes: SIZES };
+  renderColors(colors, item && (item.color && (item.color.name || item.color)));
+  renderSizes(sizes, state.size || (item && item.size));
+  $("advice").textContent = adviceText(state) || "–";
+  $("fitmap").checked = !!state.fit_map;
+  for (const b of $("views").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.view === state.view));
+}
+
+function renderColors(colors, selected) {
+  const box = $("colors");
+  box.replaceChildren();
+  for (const c of colors) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "swatch";
+    b.style.setProperty("--swatch", swatchColor(c));
+    b.setAttribute("aria-label", c);
+    b.title = c;
+    b.dataset.color = c;
+    b.setAttribute("aria-pressed", String(c === selected));
+    b.addEventListener("click", () => send([{ type: "set_color", color: c }]));
+    box.append(b);
+  }
+}
+
+function renderSizes(sizes, selected) {
+  const sel = $("size");
+  sel.replaceChildren();
+  for (const s of sizes) {
+    const o = document.createElement("option");
+    o.value = s;
+    o.textContent = s;
+    if (s === selected) o.selected = true;
+    sel.append(o);
+  }
+  if (!selected) sel.selectedIndex = -1;
+}
+
+$("size").addEventListener("change", (ev) => send([{ type: "set_size", size: ev.target.value }]));
+$("fitmap").addEventListener("change", (ev) => send([{ type: "fit_map", on: ev.target.checked }]));
+$("compare").addEventListener("change", (ev) => {
+  const size = (app.state && app.state.size) || "M";
+  const i = SIZES.indexOf(size);
+  const next = SIZES[Math.min(SIZES.length - 1, i + 1)] || "L";
+  const sizes = ev.target.checked ? [size, next === size ? SIZES[Math.max(0, i - 1)] : next] : [size];
+  send([{ type: "compare_sizes", sizes }]);
+});
+
+function renderViews() {
+  const box = $("views");
+  box.replaceChildren();
+  for (const v of VIEWS) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.view = v;
+    b.textContent = t(`view.${v}`);
+    b.setAttribute("aria-pressed", String(app.state && app.state.view === v));
+    b.addEventListener("click", () => send([{ type: "view", view: v }]));
+    box.append(b);
+  }
+}
+renderViews();
+onLangChange(() => {
+  renderViews();
+  if (app.state) renderState(app.state);
+});
+
+async function send(actions) {
+  if (!app.conn || !app.conn.canSend) return;
+  try {
+    await app.conn.actions(actions);
+  } catch (e) {
+    $("reply").textContent = t("error.generic", { detail: e.message });
+  }
+}
+
+// --- chat and push-to-talk -----------------------------------------------------------------------------
+
+$("chat-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const input = $("chat-input");
+  const text = input.value.trim();
+  if (!text || !app.conn || !app.conn.canSend) return;
+  input.value = "";
+  $("transcript").textContent = text;
+  try {
+    const ack = await app.conn.command(text, speechLang());
+    if (ack.reply) $("reply").textContent = ack.reply;
+  } catch (e) {
+    $("reply").textContent = t("error.generic", { detail: e.message });
+  }
+});
+
+const ptt = $("ptt");
+function talk(on) {
+  if (!app.stream || ptt.disabled) return;
+  setMic(app.stream, on);
+  ptt.setAttribute("aria-pressed", String(on));
+  ptt.classList.toggle("on", on);
+  $("ptt-text").textContent = t(on ? "mic.listening" : "mic.hold");
+}
+ptt.addEventListener("pointerdown", (ev) => {
+  ev.preventDefault();
+  ptt.setPointerCapture(ev.pointerId);
+  talk(true);
+});
+ptt.addEventListener("pointerup", () => talk(false));
+ptt.addEventListener("pointercancel", () => talk(false));
+ptt.addEventListener("keydown", (ev) => {
+  if ((ev.key === " " || ev.key === "Enter") && !ev.repeat) {
+    ev.preventDefault();
+    talk(true);
+  }
+});
+ptt.addEventListener("keyup", (ev) => {
+  if (ev.key === " " || ev.key === "Enter") talk(false);
+});
+ptt.addEventListener("click", (ev) => ev.preventDefault());
+
+// --- start ---------------------------------------------------------------------------------------------
+
+async function main() {
+  app.stream = await startCamera();
+  // the try-on needs the camera: without it the page shows why and waits for Retry instead of connecting
+  if (app.stream) connect(app.stream);
+}
+$("cam-retry").addEventListener("click", async () => {
+  const stream = await startCamera();
+  if (stream) {
+    app.stream = stream;
+    if (app.conn) app.conn.close();
+    connect(stream);
+  }
+});
+main();
