@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     h264_preset: str = Field("ultrafast", description="libx264 preset used by aiortc's H.264 encoder.")
     nvenc: Literal["auto", "on", "off"] = Field("auto", description="Use NVENC for H.264 when available.")
     max_bitrate_bps: int = Field(2_500_000, description="Upper bound for the sender bitrate.")
+    min_bitrate_bps: int = Field(300_000, description="Lower bound for the sender bitrate.")
+    uplink_min_bitrate_kbps: int = Field(
+        0, description="Ask browsers to send the webcam at least this fast (x-google-min-bitrate; 0 = browser default)."
+    )
+    uplink_max_bitrate_kbps: int = Field(2500, description="Cap on the browser's webcam bitrate (x-google-max-bitrate).")
+    audio_buffer_s: float = Field(10.0, description="Seconds of 16 kHz mono audio kept per session for voice.")
 
     # --- render --------------------------------------------------------------------------------------
     render_backend: Literal["moderngl", "nvdiffrast", "pytorch3d"] = Field(

@@ -1,0 +1,141 @@
+"""Every touch of aiortc/aioice internals lives here, so a library upgrade breaks one small, tested module.
+
+- loopback ICE: aioice skips 127.0.0.1 when gathering host candidates; tests and kiosks on one machine need it.
+- H.264 encoder: aiortc creates libx264 with preset *medium* (11-18 ms/frame at 480p) and overwrites
+  `codec.options`; a proxy around the codec context merges our low-latency options (ultrafast ~1.5 ms/frame), or
+  swaps in h264_nvenc when a GPU encoder is usable.
+- bitrate bounds: aiortc keeps them as module constants (VP8 max 1.5 Mbit/s, H.264 3 Mbit/s).
+- newest frame: `RemoteStreamTrack` keeps an unbounded asyncio.Queue; `drain_newest` empties it to the last frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import types
+from typing import Any
+
+import aioice.ice
+import av
+from aiortc.codecs import h264 as aiortc_h264
+from aiortc.codecs import vpx as aiortc_vpx
+
+log = logging.getLogger("fitmirror.server.patches")
+
+_ORIG_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
+_ORIG_H264_AV = aiortc_h264.av
+_ORIG_BITRATES = {m: (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) for m in (aiortc_h264, aiortc_vpx)}
+applied: dict[str, Any] = {}
+
+NVENC_OPTIONS = {"preset": "p1", "tune": "ull", "zerolatency": "1", "delay": "0", "rc": "cbr"}
+
+
+def enable_loopback_ice(enabled: bool = True) -> None:
+    """Put 127.0.0.1 first among the host candidates aioice gathers (or restore the original)."""
+    if not enabled:
+        aioice.ice.get_host_addresses = _ORIG_GET_HOST_ADDRESSES
+        applied.pop("ice_loopback", None)
+        return
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        found = _ORIG_GET_HOST_ADDRESSES(use_ipv4, use_ipv6)
+        return (["127.0.0.1"] if use_ipv4 else []) + [a for a in found if a != "127.0.0.1"]
+
+    aioice.ice.get_host_addresses = get_host_addresses
+    applied["ice_loopback"] = True
+
+
+class _CodecContextProxy:
+    """Forwards everything to a PyAV codec context; assignments to `options` get our options merged in."""
+
+    def __init__(self, ctx: Any, extra: dict[str, str], replace: bool = False) -> None:
+        object.__setattr__(self, "_ctx", ctx)
+        object.__setattr__(self, "_extra", extra)
+        object.__setattr__(self, "_replace", replace)
+
+    def __getattr__(self, key: str) -> Any:
+        return getattr(self._ctx, key)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key == "options":
+            value = dict(self._extra) if self._replace else {**value, **self._extra}
+        elif key == "profile" and self._replace:
+            return  # nvenc names its profiles differently; its default (main/high) is fine for browsers
+        setattr(self._ctx, key, value)
+
+    def encode(self, frame: Any = None) -> Any:
+        return self._ctx.encode(frame)
+
+
+def configure_h264(preset: str = "ultrafast", use_nvenc: bool = False) -> None:
+    """Make aiortc's H.264 encoder use `preset` (libx264) or h264_nvenc with low-latency options."""
+    extra = {"preset": preset, "tune": "zerolatency"}
+
+    class CodecContext:
+        @staticmethod
+        def create(name: str, mode: str | None = None) -> Any:
+            if name == "libx264" and mode == "w":
+                if use_nvenc:
+                    return _CodecContextProxy(av.CodecContext.create("h264_nvenc", "w"), NVENC_OPTIONS, replace=True)
+                return _CodecContextProxy(av.CodecContext.create(name, mode), extra)
+            return av.CodecContext.create(name, mode)
+
+    shim = types.ModuleType("fitmirror_av_shim")
+    shim.__dict__.update(_ORIG_H264_AV.__dict__)
+    shim.CodecContext = CodecContext  # type: ignore[attr-defined]
+    aiortc_h264.av = shim
+    applied["h264"] = "h264_nvenc" if use_nvenc else f"libx264 preset={preset}"
+
+
+def set_bitrate_bounds(max_bps: int, min_bps: int | None = None) -> None:
+    """Upper (and lower) bound of the sender bitrate that aiortc's congestion feedback may choose."""
+    for mod in (aiortc_h264, aiortc_vpx):
+        lo, default, _ = _ORIG_BITRATES[mod]
+        mod.MAX_BITRATE = max_bps
+        mod.MIN_BITRATE = min(min_bps if min_bps is not None else lo, max_bps)
+        mod.DEFAULT_BITRATE = max(mod.MIN_BITRATE, min(default, max_bps))
+    applied["bitrate"] = (min_bps, max_bps)
+
+
+def restore_all() -> None:
+    """Undo every patch (tests)."""
+    aioice.ice.get_host_addresses = _ORIG_GET_HOST_ADDRESSES
+    aiortc_h264.av = _ORIG_H264_AV
+    for mod, (lo, default, hi) in _ORIG_BITRATES.items():
+        mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = lo, default, hi
+    applied.clear()
+
+
+def apply_settings(settings: Any) -> dict[str, Any]:
+    """Apply the patches the settings ask for (process-wide, idempotent). Returns what is active."""
+    enable_loopback_ice(bool(settings.ice_loopback))
+    use_nvenc = False
+    if settings.nvenc != "off":
+        from fitmirror.video import nvenc_available
+
+        ok, why = nvenc_available()
+        if settings.nvenc == "on" and not ok:
+            log.warning("nvenc=on but no usable NVENC encoder: %s; using libx264", why)
+        use_nvenc = ok
+    configure_h264(settings.h264_preset, use_nvenc)
+    set_bitrate_bounds(settings.max_bitrate_bps, settings.min_bitrate_bps)
+    return dict(applied)
+
+
+def drain_newest(track: Any, frame: Any) -> tuple[Any, int, bool]:
+    """Given a frame just received from an aiortc RemoteStreamTrack, take every frame queued behind it and
+    return (newest frame, number of frames skipped, ended). `ended` is True when the end marker was queued."""
+    queue: asyncio.Queue | None = getattr(track, "_queue", None)
+    skipped, ended = 0, False
+    if queue is None:
+        return frame, 0, False
+    while True:
+        try:
+            nxt = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+        if nxt is None:
+            ended = True
+            break
+        frame, skipped = nxt, skipped + 1
+    return frame, skipped, ended

@@ -1,0 +1,263 @@
+"""The aiohttp application: signalling (POST /offer, /ws), health and metrics, the web client, peer routes.
+
+`create_app(settings)` is the only entry point (tests build several apps in one process); `server.cli` runs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from fitmirror.config import REPO_ROOT, Settings, get_settings
+from fitmirror.errors import CapacityError, FitmirrorError, InputError
+from server import aiortc_patches
+from server import protocol as P
+from server.metrics import Metrics
+from server.session import SessionManager
+
+log = logging.getLogger("fitmirror.server.app")
+
+WEB_ROOT = REPO_ROOT / "web_client"
+TEST_PAGE_ROOT = Path(__file__).resolve().parent / "testpage"
+IWER_ROOT = WEB_ROOT / "node_modules" / "iwer" / "build"
+PEER_ROUTE_MODULES = ("server.catalog_api", "server.size_api")
+
+MANAGER = web.AppKey("manager", SessionManager)
+METRICS = web.AppKey("metrics", Metrics)
+SETTINGS = web.AppKey("settings", Settings)
+ROUTE_ERRORS = web.AppKey("route_errors", dict)
+STARTED = web.AppKey("started", float)
+
+
+def error_response(e: FitmirrorError, msg_id: Any = None) -> web.Response:
+    body: dict[str, Any] = {"type": "error", **e.to_dict()}
+    headers = {}
+    if isinstance(e, CapacityError):
+        headers["Retry-After"] = str(e.retry_after_s)
+    return web.json_response(body, status=e.http_status, headers=headers)
+
+
+# --- signalling ---------------------------------------------------------------------------------------
+
+
+async def post_offer(request: web.Request) -> web.Response:
+    s = request.app[SETTINGS]
+    limit = s.max_sdp_bytes + 8192
+    if request.content_length is not None and request.content_length > limit:
+        return error_response(InputError(f"offer body larger than {limit} bytes", hint="the SDP is too large"))
+    try:
+        raw = await request.content.read(limit + 1)
+        if len(raw) > limit:
+            raise InputError(f"offer body larger than {limit} bytes", hint="the SDP is too large")
+        body = json.loads(raw)
+        if not isinstance(body, dict):
+            raise InputError("the offer must be a JSON object {sdp, type, options}")
+        offer = P.OfferMsg.model_validate(
+            {
+                "type": "offer",
+                "sdp": body.get("sdp"),
+                "sdp_type": body.get("type", "offer"),
+                "options": body.get("options") or {},
+            }
+        )
+    except FitmirrorError as e:
+        return error_response(e)
+    except ValueError as e:  # JSON or validation
+        return error_response(InputError(f"invalid offer: {str(e)[:400]}", hint="POST {sdp, type: 'offer', options}"))
+    try:
+        session, answer = await request.app[MANAGER].open(offer)
+    except FitmirrorError as e:
+        return error_response(e)
+    return web.json_response(
+        {"sdp": answer, "type": "answer", "session_id": session.id, "options": _effective_options(session)}
+    )
+
+
+def _effective_options(session: Any) -> dict[str, Any]:
+    st = session.state
+    return {
+        "views": list(st.views),
+        "layout": st.layout,
+        "resolution": list(st.view_size),
+        "fps": session.fps,
+        "pipeline": session.options.pipeline,
+        "tracks": len(session.out_tracks),
+    }
+
+
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    """Signalling + control over one websocket: first {"type":"offer"}, then control messages both ways."""
+    s = request.app[SETTINGS]
+    ws = web.WebSocketResponse(max_msg_size=s.max_sdp_bytes + 8192, heartbeat=20)
+    await ws.prepare(request)
+    manager = request.app[MANAGER]
+    session = None
+
+    async def reply(text: str) -> None:
+        if not ws.closed:
+            await ws.send_str(text)
+
+    try:
+        async for msg in ws:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                break
+            if session is not None:
+                if session.closing:
+                    break
+                session.submit(msg.data, reply)
+                continue
+            # before the offer: only offer, ping and bye
+            try:
+                parsed = P.parse_client_message(msg.data, s.max_sdp_bytes + 8192)
+            except P.ProtocolError as e:
+                await reply(P.error_msg(e.code, e.message, e.msg_id, e.hint))
+                continue
+            if isinstance(parsed, P.PingMsg):
+                await reply(P.dump(P.AckMsg(id=parsed.id, t=parsed.t, server_t=time.time())))
+            elif isinstance(parsed, P.ByeMsg):
+                break
+            elif isinstance(parsed, P.OfferMsg):
+                try:
+                    session, answer = await manager.open(parsed)
+                except FitmirrorError as e:
+                    extra = f" (retry after {e.retry_after_s} s)" if isinstance(e, CapacityError) else ""
+                    await reply(P.error_msg(e.code, e.message + extra, None, e.hint))
+                    if isinstance(e, CapacityError):
+                        break
+                    continue
+                session.attach_channel(reply)
+                await reply(P.dump(P.AnswerMsg(sdp=answer, session_id=session.id, options=_effective_options(session))))
+                await reply(P.dump(session.state.to_msg()))
+            else:
+                await reply(P.error_msg("no_session", "send an offer first", getattr(parsed, "id", None)))
+    finally:
+        if session is not None:
+            session.detach_channel(reply)
+            if not session.closing:
+                await session.close("ws_closed")
+        await ws.close()
+    return ws
+
+
+# --- health and metrics -----------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "uptime_s": round(time.monotonic() - request.app[STARTED], 1)})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    m = request.app[MANAGER]
+    s = request.app[SETTINGS]
+    body = {
+        "ready": m.accepting and len(m.sessions) < s.max_sessions,
+        "sessions": len(m.sessions),
+        "max_sessions": s.max_sessions,
+        "accepting": m.accepting,
+        "patches": {k: str(v) for k, v in aiortc_patches.applied.items()},
+        "route_errors": request.app[ROUTE_ERRORS],
+    }
+    return web.json_response(body, status=200 if body["ready"] else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render(), content_type="text/plain", charset="utf-8")
+
+
+# --- static files -----------------------------------------------------------------------------------
+
+
+def _safe_file(root: Path, rel: str) -> Path | None:
+    """A regular file under root (no traversal, no dotfiles, no directory listing)."""
+    if any(part.startswith(".") for part in Path(rel).parts):
+        return None
+    try:
+        path = (root / rel).resolve()
+        path.relative_to(root.resolve())
+    except (ValueError, OSError):
+        return None
+    if path.is_dir():
+        path = path / "index.html"
+    return path if path.is_file() else None
+
+
+def _static_handler(root: Path, prefix_pages: dict[str, str] | None = None):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        rel = request.match_info.get("path", "")
+        if prefix_pages and rel.rstrip("/") in prefix_pages:
+            for cand in prefix_pages[rel.rstrip("/")].split("|"):
+                if (f := _safe_file(root, cand)) is not None:
+                    return web.FileResponse(f, headers={"Cache-Control": "no-cache"})
+            raise web.HTTPNotFound(text=f"{request.path} is not built yet")
+        if rel.split("/", 1)[0] == "node_modules":
+            raise web.HTTPNotFound()
+        f = _safe_file(root, rel)
+        if f is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(f, headers={"Cache-Control": "no-cache"})
+
+    return handler
+
+
+PAGES = {"": "index.html", "kiosk": "kiosk.html|kiosk/index.html", "xr": "xr.html|xr/index.html"}
+
+
+# --- factory -----------------------------------------------------------------------------------------
+
+
+def _add_peer_routes(app: web.Application) -> None:
+    """Routes owned by other developers (catalogue, size API): call their add_routes(app) when present."""
+    for name in PEER_ROUTE_MODULES:
+        if importlib.util.find_spec(name) is None:
+            continue
+        try:
+            importlib.import_module(name).add_routes(app)
+        except Exception as e:
+            log.exception("routes of %s failed to load", name)
+            app[ROUTE_ERRORS][name] = f"{type(e).__name__}: {e}"
+
+
+def create_app(settings: Settings | None = None, *, peer_routes: bool = True) -> web.Application:
+    settings = settings or get_settings()
+    aiortc_patches.apply_settings(settings)
+    app = web.Application(client_max_size=settings.max_sdp_bytes + 64 * 1024)
+    metrics_ = Metrics()
+    app[SETTINGS] = settings
+    app[METRICS] = metrics_
+    app[MANAGER] = SessionManager(settings, metrics_)
+    app[ROUTE_ERRORS] = {}
+    app[STARTED] = time.monotonic()
+    r = app.router
+    r.add_post("/offer", post_offer)
+    r.add_get("/ws", ws_handler)
+    r.add_get("/healthz", healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/metrics", metrics)
+    if peer_routes:
+        _add_peer_routes(app)
+    r.add_get("/vendor/iwer/{path:.*}", _static_handler(IWER_ROOT))
+    r.add_get("/_test/{path:.*}", _static_handler(TEST_PAGE_ROOT))
+    r.add_get("/{path:.*}", _static_handler(WEB_ROOT, PAGES))
+
+    async def on_shutdown(app: web.Application) -> None:
+        await app[MANAGER].shutdown(settings.drain_timeout_s)
+
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving (port 0 picks a free port); returns the runner and the bound port (tests, bench)."""
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, bound

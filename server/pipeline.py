@@ -1,0 +1,294 @@
+"""Per-frame processing: a Pipeline of Stages turns one webcam frame into the images of the session's output tracks.
+
+The typed protocol is small on purpose so the real stages (avatar tracking -> pose -> body, render) plug in:
+a Stage reads and fills a `FrameContext` (input image, a snapshot of the session state, a `data` dict for
+intermediate results, per-view images, stereo eyes, the mirror composite); the Pipeline times every stage and
+then applies the layout (mosaic, tracks, stereo, mirror) to produce one image per output track. Pipelines run on
+the session's single worker thread (GL contexts are thread-bound), never on the event loop.
+
+Built-in pipelines: "preview" (labelled views made from the webcam frame itself, until avatar/render land),
+"echo" (the input frame returned unchanged, for benchmarks) and "avatar" (real stages; see `build_pipeline`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from fitmirror.errors import ModelUnavailableError
+from server import stamp as stamp_mod
+
+Image = np.ndarray  # HxWx3 uint8 RGB
+
+
+@dataclass(frozen=True)
+class FrameIn:
+    image: Image
+    seq: int
+    t_recv: float  # time.monotonic() when the frame was taken off the WebRTC track
+
+
+@dataclass(frozen=True)
+class RenderState:
+    """Immutable snapshot of what a session wants rendered, taken when the frame is scheduled."""
+
+    views: tuple[str, ...]
+    layout: str
+    view_size: tuple[int, int]  # (width, height) of one view
+    view: str = "front"  # the selected view (single-view clients, kiosk)
+    outfit: tuple[dict[str, Any], ...] = ()
+    size: str | None = None
+    fit_map: bool = False
+    stamp: bool = False
+    measurements: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass
+class FrameContext:
+    frame: FrameIn
+    state: RenderState
+    data: dict[str, Any] = field(default_factory=dict)  # stage results: "tracking", "pose", "body", ...
+    views: dict[str, Image] = field(default_factory=dict)  # view name -> rendered image (view_size)
+    eyes: tuple[Image, Image] | None = None  # stereo (left, right), each view_size
+    mirror: Image | None = None  # AR composite for the mirror layout (view_size)
+    outputs: list[Image] | None = None  # final track images; a stage may set them directly (echo)
+    person_present: bool | None = None
+
+
+class Stage(Protocol):
+    name: str
+
+    def process(self, ctx: FrameContext) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class PipelineResult:
+    outputs: list[Image]
+    timings_ms: dict[str, float]
+    person_present: bool | None
+
+
+def n_tracks(layout: str, n_views: int) -> int:
+    return n_views if layout == "tracks" else 1
+
+
+def output_sizes(layout: str, views: tuple[str, ...] | list[str], view_size: tuple[int, int]) -> list[tuple[int, int]]:
+    """(width, height) of each output track for a layout."""
+    w, h = view_size
+    if layout == "tracks":
+        return [(w, h)] * len(views)
+    if layout == "stereo":
+        return [(2 * w, h)]
+    if layout == "mirror":
+        return [(w, h)]
+    cols, rows = _grid(len(views))
+    return [(cols * w, rows * h)]
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = math.ceil(math.sqrt(n))
+    return cols, math.ceil(n / cols)
+
+
+def fit_image(img: Image, size: tuple[int, int]) -> Image:
+    """Centre-crop to the target aspect ratio, then resize (no letterbox bars)."""
+    w, h = size
+    ih, iw = img.shape[:2]
+    if (iw, ih) == (w, h):
+        return img.copy()
+    scale = max(w / iw, h / ih)
+    cw, ch = min(iw, round(w / scale)), min(ih, round(h / scale))
+    x0, y0 = (iw - cw) // 2, (ih - ch) // 2
+    return cv2.resize(img[y0 : y0 + ch, x0 : x0 + cw], (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def blank(size: tuple[int, int], value: int = 24) -> Image:
+    return np.full((size[1], size[0], 3), value, np.uint8)
+
+
+def label(img: Image, text: str, pos: str = "top", scale: float = 0.6) -> None:
+    """Text on a dark band, in place (cv2 is ~10x faster than PIL for this)."""
+    h, w = img.shape[:2]
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    y = th + base + 20 if pos == "top" else h - base - 6
+    cv2.rectangle(img, (0, y - th - base - 4), (min(w, tw + 12), y + base), (0, 0, 0), -1)
+    cv2.putText(img, text, (6, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def compose(ctx: FrameContext) -> list[Image]:
+    """Apply the layout to the per-view images a stage produced."""
+    s = ctx.state
+    if ctx.outputs is not None:
+        return ctx.outputs
+    w, h = s.view_size
+    if s.layout == "mirror":
+        if ctx.mirror is None:
+            raise RuntimeError("no stage produced the mirror image")
+        return [ctx.mirror]
+    if s.layout == "stereo":
+        eyes = ctx.eyes
+        if eyes is None:
+            first = ctx.views.get(s.view) or ctx.views.get(s.views[0])
+            if first is None:
+                raise RuntimeError("no stage produced a stereo pair or a view")
+            eyes = (first, first)
+        out = np.empty((h, 2 * w, 3), np.uint8)
+        out[:, :w], out[:, w:] = eyes
+        return [out]
+    missing = [v for v in s.views if v not in ctx.views]
+    if missing:
+        raise RuntimeError(f"no stage rendered the views {missing}")
+    if s.layout == "tracks":
+        return [ctx.views[v] for v in s.views]
+    cols, rows = _grid(len(s.views))
+    out = np.full((rows * h, cols * w, 3), 16, np.uint8)
+    for i, v in enumerate(s.views):
+        r, c = divmod(i, cols)
+        out[r * h : (r + 1) * h, c * w : (c + 1) * w] = ctx.views[v]
+    return [out]
+
+
+class Pipeline:
+    """Ordered stages + layout + optional stamp copy. Not thread-safe: one session worker thread calls it."""
+
+    def __init__(self, name: str, stages: list[Stage]) -> None:
+        self.name = name
+        self.stages = stages
+
+    def process(self, frame: FrameIn, state: RenderState) -> PipelineResult:
+        ctx = FrameContext(frame=frame, state=state)
+        timings: dict[str, float] = {}
+        for stage in self.stages:
+            t0 = time.perf_counter()
+            stage.process(ctx)
+            timings[stage.name] = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        outputs = compose(ctx)
+        if state.stamp:
+            value = stamp_mod.read_stamp(frame.image)
+            if value is not None:
+                for img in outputs:
+                    if img is not frame.image:
+                        stamp_mod.write_stamp(img, value)
+        timings["layout"] = (time.perf_counter() - t0) * 1000
+        return PipelineResult(outputs, timings, ctx.person_present)
+
+    def close(self) -> None:
+        for stage in self.stages:
+            stage.close()
+
+
+# --- built-in stages -------------------------------------------------------------------------------
+
+
+class EchoStage:
+    """Returns the input frame unchanged as the only output (benchmark baseline)."""
+
+    name = "echo"
+
+    def process(self, ctx: FrameContext) -> None:
+        ctx.outputs = [ctx.frame.image]
+
+    def close(self) -> None:
+        pass
+
+
+_VIEW_TINT = {
+    "front": (1.0, 1.0, 1.0),
+    "back": (0.75, 0.8, 1.0),
+    "left": (1.0, 0.9, 0.8),
+    "right": (0.85, 1.0, 0.85),
+    "three_quarter": (1.0, 0.85, 1.0),
+}
+
+
+class PreviewStage:
+    """Stand-in for avatar+render: each view is the webcam frame (back mirrored, sides squeezed, tinted) with
+    its name and the session's outfit and size written on it, so layouts and commands are visible end to end."""
+
+    name = "preview"
+
+    def process(self, ctx: FrameContext) -> None:
+        s = ctx.state
+        size = s.view_size
+        img = ctx.frame.image
+        caption = self._caption(s)
+        if s.layout == "mirror":
+            m = fit_image(cv2.flip(img, 1), size)
+            label(m, caption, "bottom")
+            ctx.mirror = m
+            return
+        if s.layout == "stereo":
+            base = fit_image(img, size)
+            shift = max(2, size[0] // 80)
+            left, right = np.roll(base, shift, axis=1), np.roll(base, -shift, axis=1)
+            label(left, f"L {s.view} | {caption}", "bottom")
+            label(right, f"R {s.view} | {caption}", "bottom")
+            ctx.eyes = (left, right)
+            return
+        base = fit_image(img, size)  # one resize per frame; the other views derive from it
+        w, h = size
+        for v in s.views:
+            if v in ("left", "right", "three_quarter"):
+                sw = max(2, int(w * (0.6 if v != "three_quarter" else 0.8))) // 2 * 2
+                tile = blank(size)
+                x0 = (w - sw) // 2
+                tile[:, x0 : x0 + sw] = cv2.resize(base, (sw, h), interpolation=cv2.INTER_LINEAR)
+            elif v == "back":
+                tile = cv2.flip(base, 1)
+            else:
+                tile = base.copy()
+            if v != "front":
+                tile = cv2.multiply(tile, (*_VIEW_TINT[v], 0.0))
+            label(tile, v.replace("_", " "), "top")
+            label(tile, caption, "bottom", 0.45)
+            ctx.views[v] = tile
+
+    @staticmethod
+    def _caption(s: RenderState) -> str:
+        items = ", ".join(" ".join(str(it.get(k)) for k in ("color", "category") if it.get(k)) for it in s.outfit)
+        parts = [items or "no outfit", f"size {s.size or '-'}"]
+        if s.fit_map:
+            parts.append("fit map")
+        return " | ".join(parts)
+
+    def close(self) -> None:
+        pass
+
+
+# --- factory -----------------------------------------------------------------------------------------
+
+PIPELINES: dict[str, Callable[[], Pipeline]] = {
+    "preview": lambda: Pipeline("preview", [PreviewStage()]),
+    "echo": lambda: Pipeline("echo", [EchoStage()]),
+}
+
+
+def build_pipeline(name: str) -> Pipeline:
+    """Create a pipeline by name. Call on the worker thread that will run it (GL contexts are thread-bound)."""
+    if name == "avatar":
+        return _build_avatar_pipeline()
+    try:
+        return PIPELINES[name]()
+    except KeyError:
+        raise ModelUnavailableError(f"unknown pipeline {name!r}", hint="one of: preview, echo, avatar") from None
+
+
+def _build_avatar_pipeline() -> Pipeline:
+    """tracking -> pose -> body -> render, from the avatar and render packages once they exist."""
+    try:
+        from server.avatar_stages import avatar_pipeline
+    except ImportError as e:
+        raise ModelUnavailableError(
+            f"the avatar pipeline is not available yet ({e})",
+            hint="use options.pipeline='preview' until avatar/ and render/ provide tracking, pose and Renderer",
+        ) from None
+    return avatar_pipeline()

@@ -1,0 +1,725 @@
+"""One WebRTC session: webcam (and microphone) in, paced rendered video out, a validated control channel.
+
+Design rules (see docs/server.md): always process the newest webcam frame (aiortc's receive queue is drained),
+run the pipeline on this session's single worker thread, emit output at a steady rate repeating the last good
+image when the webcam stalls, bound every buffer, and release every task, thread and track on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import av
+import numpy as np
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+
+from fitmirror.config import Settings
+from fitmirror.errors import CapacityError, FitmirrorError, InputError
+from fitmirror.log import session_id_var
+from server import protocol as P
+from server.aiortc_patches import drain_newest
+from server.pipeline import (
+    FrameIn,
+    Pipeline,
+    PipelineResult,
+    RenderState,
+    blank,
+    build_pipeline,
+    label,
+    n_tracks,
+    output_sizes,
+)
+from server.state import SessionState
+
+if TYPE_CHECKING:
+    from server.metrics import Metrics
+
+log = logging.getLogger("fitmirror.server.session")
+
+Reply = Callable[[str], Awaitable[None]]
+CONTROL_QUEUE = 32
+FLOOD_ERRORS = 20  # rate-limited messages answered with an error before we stop answering
+FLOOD_CLOSE = 400  # rate-limited messages after which the session is closed
+VIDEO_CLOCK = 90_000
+
+
+class TokenBucket:
+    def __init__(self, rate_per_s: float, burst: float) -> None:
+        self.rate, self.burst = rate_per_s, burst
+        self.tokens, self.t = burst, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class RateMeter:
+    """Events per second over the last few seconds."""
+
+    def __init__(self, window_s: float = 3.0) -> None:
+        self.window = window_s
+        self.times: deque[float] = deque(maxlen=512)
+
+    def tick(self, n: int = 1) -> None:
+        now = time.monotonic()
+        for _ in range(min(n, 8)):
+            self.times.append(now)
+
+    def rate(self) -> float:
+        now = time.monotonic()
+        while self.times and now - self.times[0] > self.window:
+            self.times.popleft()
+        if len(self.times) < 2:
+            return 0.0
+        return (len(self.times) - 1) / max(1e-3, now - self.times[0])
+
+
+class PacedVideoTrack(MediaStreamTrack):
+    """Output track: emits the newest pipeline image at most `fps` times a second, and repeats the last image
+    when no new one arrived within 1.5 frame periods, so the viewer never freezes on a stalled webcam."""
+
+    kind = "video"
+
+    def __init__(self, size: tuple[int, int], fps: int, on_frame: Callable[[bool], None]) -> None:
+        super().__init__()
+        self._period = 1.0 / fps
+        self._img = blank(size)
+        label(self._img, "waiting for camera...", "top")
+        self._new = asyncio.Event()
+        self._last_emit: float | None = None
+        self._t0: float | None = None
+        self._repeating = False
+        self._on_frame = on_frame
+        self._cached: tuple[int, av.VideoFrame] | None = None
+
+    def push(self, img: np.ndarray) -> None:
+        self._img = img
+        self._new.set()
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._last_emit is not None:
+            earliest = self._last_emit + 0.85 * self._period
+            now = time.monotonic()
+            if now < earliest:
+                await asyncio.sleep(earliest - now)
+            if not self._new.is_set():
+                timeout = self._last_emit + self._period * (1.0 if self._repeating else 1.5) - time.monotonic()
+                if timeout > 0:
+                    try:
+                        await asyncio.wait_for(self._new.wait(), timeout)
+                    except TimeoutError:
+                        pass
+        if self.readyState != "live":
+            raise MediaStreamError
+        self._repeating = not self._new.is_set()
+        self._new.clear()
+        img = self._img
+        if self._cached is not None and self._cached[0] == id(img):
+            frame = self._cached[1]
+        else:
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            self._cached = (id(img), frame)
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        frame.pts = int((now - self._t0) * VIDEO_CLOCK)
+        frame.time_base = Fraction(1, VIDEO_CLOCK)
+        self._last_emit = now
+        self._on_frame(self._repeating)
+        return frame
+
+
+class AudioBuffer:
+    """Bounded buffer of 16 kHz mono int16 audio (the voice stage reads it); the oldest audio is dropped."""
+
+    RATE = 16_000
+
+    def __init__(self, max_s: float) -> None:
+        self.max_samples = int(max_s * self.RATE)
+        self.chunks: deque[np.ndarray] = deque()
+        self.samples = 0
+        self.dropped_samples = 0
+
+    def append(self, pcm: np.ndarray) -> None:
+        self.chunks.append(pcm)
+        self.samples += len(pcm)
+        while self.samples > self.max_samples and self.chunks:
+            old = self.chunks.popleft()
+            self.samples -= len(old)
+            self.dropped_samples += len(old)
+
+    def take(self) -> np.ndarray:
+        if not self.chunks:
+            return np.zeros(0, np.int16)
+        out = np.concatenate(list(self.chunks))
+        self.chunks.clear()
+        self.samples = 0
+        return out
+
+
+def parse_ice_servers(spec: str) -> list[RTCIceServer]:
+    """'stun:host:3478,turn:user:pass@host:3478' -> RTCIceServer list."""
+    servers = []
+    for url in filter(None, (u.strip() for u in spec.split(","))):
+        m = re.match(r"^(turns?):([^:@]+):([^@]+)@(.+)$", url)
+        if m:
+            servers.append(RTCIceServer(urls=f"{m[1]}:{m[4]}", username=m[2], credential=m[3]))
+        else:
+            servers.append(RTCIceServer(urls=url))
+    return servers
+
+
+def munge_answer(sdp: str, min_kbps: int, max_kbps: int) -> str:
+    """Add x-google-{min,start,max}-bitrate to the video fmtp lines so browsers send the webcam fast enough
+    (aiortc's REMB estimate otherwise starves the uplink; see notes/stack-webrtc.md)."""
+    if not min_kbps and not max_kbps:
+        return sdp
+    params = []
+    if min_kbps:
+        params += [f"x-google-min-bitrate={min_kbps}", f"x-google-start-bitrate={min_kbps}"]
+    if max_kbps:
+        params.append(f"x-google-max-bitrate={max_kbps}")
+    extra = ";".join(params)
+    lines = sdp.split("\r\n")
+    video_pts: set[str] = set()
+    in_video = False
+    for line in lines:
+        if line.startswith("m="):
+            in_video = line.startswith("m=video")
+        elif in_video and line.startswith("a=rtpmap:"):
+            pt, codec = line[9:].split(" ", 1)
+            if codec.upper().startswith(("VP8/", "H264/")):
+                video_pts.add(pt)
+    out, in_video, have_fmtp = [], False, set()
+    for line in lines:
+        if line.startswith("a=fmtp:") and line[7:].split(" ", 1)[0] in video_pts:
+            line = f"{line};{extra}"
+            have_fmtp.add(line[7:].split(" ", 1)[0])
+        out.append(line)
+        if line.startswith("a=rtpmap:") and line[9:].split(" ", 1)[0] in video_pts:
+            pt = line[9:].split(" ", 1)[0]
+            if f"a=fmtp:{pt} " not in sdp:
+                out.append(f"a=fmtp:{pt} {extra}")
+    return "\r\n".join(out)
+
+
+def check_offer(sdp: str, layout: str, n_views: int, s: Settings) -> None:
+    """Cheap checks before any resources are taken (so bad offers get a 400 even when the server is full)."""
+    if len(sdp.encode()) > s.max_sdp_bytes:
+        raise InputError(f"SDP offer of {len(sdp)} bytes exceeds the limit of {s.max_sdp_bytes} bytes")
+    if not sdp.startswith("v=0"):
+        raise InputError("malformed SDP offer: it must start with 'v=0'")
+    n_video = len(re.findall(r"^m=video ", sdp, re.M))
+    if not n_video:
+        raise InputError("malformed SDP offer: it has no video m-line", hint="add the webcam track (sendrecv video)")
+    n_out = n_tracks(layout, n_views)
+    if n_video < n_out:
+        raise InputError(
+            f"layout '{layout}' with {n_out} views needs {n_out} video transceivers, the offer has {n_video}",
+            hint="add one sendrecv transceiver for the webcam plus recvonly video transceivers for the other views",
+        )
+
+
+class Session:
+    def __init__(self, manager: SessionManager, options: P.SessionOptions) -> None:
+        s = manager.settings
+        self.manager = manager
+        self.settings: Settings = s
+        self.metrics: Metrics = manager.metrics
+        self.id = uuid.uuid4().hex[:12]
+        self.options = options
+        views = tuple(options.views or s.views)
+        layout = options.layout or s.default_layout
+        size = options.resolution or ((640, 480) if layout == "mirror" else (s.view_size_px, s.view_size_px))
+        self.fps = options.fps or s.output_fps
+        self.state = SessionState(views=views, layout=layout, view_size=size, stamp=options.stamp)
+        self.created = time.monotonic()
+        self.last_activity = self.created
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=parse_ice_servers(s.ice_servers)))
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fm-session-{self.id}")
+        self.pipeline: Pipeline | None = None
+        self.out_tracks = [
+            PacedVideoTrack(sz, self.fps, self._on_frame_out) for sz in output_sizes(layout, views, size)
+        ]
+        self.audio = AudioBuffer(s.audio_buffer_s)
+        self.tasks: set[asyncio.Task] = set()
+        self.replies: list[Reply] = []  # open control channels (ws, data channel)
+        self.bucket = TokenBucket(s.max_messages_per_s, max(4.0, 2 * s.max_messages_per_s))
+        self.control_q: asyncio.Queue[tuple[str | bytes, Reply]] = asyncio.Queue(maxsize=CONTROL_QUEUE)
+        self.rejected = 0
+        self.closing = False
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+        self.connected = False
+        self.fps_in, self.fps_out = RateMeter(), RateMeter()
+        self.drops = 0
+        self.proc_ms: deque[float] = deque(maxlen=120)
+        self.stage_ms: dict[str, float] = {}
+        self.person_present: bool | None = None
+        self.pipeline_errors = 0
+        self.voice: Any = None  # server.voice.VoiceChannel when nlu.voice is available
+
+    # --- setup -------------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        task.set_name(f"fm-{self.id}-{name}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def start(self, sdp: str, sdp_type: str) -> str:
+        """Negotiate: returns the answer SDP. Raises InputError for offers we cannot serve."""
+        s = self.settings
+        check_offer(sdp, self.state.layout, len(self.state.views), s)
+        loop = asyncio.get_running_loop()
+        self.pipeline = await loop.run_in_executor(self.worker, build_pipeline, self.options.pipeline)
+        pc = self.pc
+        pc.on("track", self._on_track)
+        pc.on("datachannel", self._on_datachannel)
+        pc.on("connectionstatechange", self._on_connection_state)
+        codec = self.options.codec or s.video_codec
+        caps = None
+        if codec != "auto":
+            mime = {"vp8": "video/VP8", "h264": "video/H264"}[codec]
+            caps = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in (mime, "video/rtx")]
+        # transceivers created before the remote description bind to the offer's video m-lines in order
+        for track in self.out_tracks:
+            transceiver = pc.addTransceiver(track, direction="sendrecv")
+            if caps:
+                transceiver.setCodecPreferences(caps)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
+        except Exception as e:
+            if "send parameters" in str(e):
+                raise InputError(
+                    f"no common video codec: the server sends {'VP8 or H.264' if codec == 'auto' else codec.upper()}",
+                    hint="offer VP8 or H.264 (packetization-mode 1) for the video",
+                ) from None
+            raise InputError(f"malformed SDP offer: {type(e).__name__}: {str(e)[:200]}") from None
+        try:
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+        except Exception as e:
+            raise InputError(
+                f"cannot answer this offer: {str(e)[:200]}",
+                hint="the server sends VP8 or H.264 (packetization-mode 1) video",
+            ) from None
+        local = pc.localDescription.sdp
+        if not re.search(r"^m=video [1-9]", local, re.M) or not re.search(r"a=rtpmap:\d+ (VP8|H264)/", local):
+            raise InputError(
+                "no common video codec: the server sends VP8 or H.264", hint="offer VP8 or H.264 for the video"
+            )
+        self._spawn(self._watchdog(), "watchdog")
+        self._spawn(self._control_loop(), "control")
+        self._spawn(self._stats_loop(), "stats")
+        return munge_answer(local, s.uplink_min_bitrate_kbps, s.uplink_max_bitrate_kbps)
+
+    def attach_channel(self, reply: Reply) -> None:
+        self.replies.append(reply)
+
+    def detach_channel(self, reply: Reply) -> None:
+        if reply in self.replies:
+            self.replies.remove(reply)
+
+    # --- peer connection events ----------------------------------------------------------------------
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "video" and not any(t.get_name().endswith("-video") for t in self.tasks):
+            self._spawn(self._video_loop(track), "video")
+        elif track.kind == "audio" and not any(t.get_name().endswith("-audio") for t in self.tasks):
+            self._spawn(self._audio_loop(track), "audio")
+
+    def _on_datachannel(self, channel: Any) -> None:
+        if channel.label != "control":
+            channel.close()
+            return
+
+        async def reply(text: str) -> None:
+            if channel.readyState == "open":
+                channel.send(text)
+
+        self.attach_channel(reply)
+
+        @channel.on("message")
+        def on_message(message: str | bytes) -> None:
+            self.submit(message, reply)
+
+        @channel.on("close")
+        def on_close() -> None:
+            self.detach_channel(reply)
+            self._spawn(self.close("datachannel_closed"), "close")
+
+    async def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        log.info("connection state %s", state, extra={"session": self.id})
+        if state == "connected":
+            self.connected = True
+            self.last_activity = time.monotonic()
+        elif state in ("failed", "closed"):
+            self._spawn(self.close(f"peer_{state}"), "close")
+
+    # --- media -------------------------------------------------------------------------------------
+
+    def _on_frame_out(self, repeated: bool) -> None:
+        self.fps_out.tick()
+        self.metrics.frames_out.inc()
+        if repeated:
+            self.metrics.frames_repeated.inc()
+
+    def _process(self, frame: av.VideoFrame, seq: int, t_recv: float, state: RenderState) -> PipelineResult:
+        t0 = time.perf_counter()
+        img = frame.to_ndarray(format="rgb24")
+        convert_ms = (time.perf_counter() - t0) * 1000
+        assert self.pipeline is not None
+        result = self.pipeline.process(FrameIn(img, seq, t_recv), state)
+        result.timings_ms = {"convert": convert_ms, **result.timings_ms}
+        return result
+
+    async def _video_loop(self, track: MediaStreamTrack) -> None:
+        session_id_var.set(self.id)
+        loop = asyncio.get_running_loop()
+        seq = 0
+        while not self.closing:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                break
+            frame, skipped, ended = drain_newest(track, frame)
+            t_recv = time.monotonic()
+            self.last_activity = t_recv
+            self.fps_in.tick(1 + skipped)
+            self.metrics.frames_in.inc(1 + skipped)
+            if skipped:
+                self.drops += skipped
+                self.metrics.frames_dropped.inc(skipped)
+            try:
+                result = await loop.run_in_executor(
+                    self.worker, self._process, frame, seq, t_recv, self.state.render_state()
+                )
+            except RuntimeError as e:
+                if self.closing:
+                    break
+                self._pipeline_failed(e)
+                continue
+            except Exception as e:
+                self._pipeline_failed(e)
+                continue
+            seq += 1
+            self.metrics.frames_processed.inc()
+            for name, ms in result.timings_ms.items():
+                self.metrics.stage_latency.labels(name).observe(ms / 1000)
+            total_ms = (time.monotonic() - t_recv) * 1000
+            self.metrics.pipeline_latency.observe(total_ms / 1000)
+            self.proc_ms.append(total_ms)
+            self.stage_ms = {k: round(v, 2) for k, v in result.timings_ms.items()}
+            for out, img in zip(self.out_tracks, result.outputs, strict=False):
+                out.push(img)
+            if result.person_present is not None and result.person_present != self.person_present:
+                self.person_present = result.person_present
+                await self.broadcast(P.dump(P.TrackingMsg(present=result.person_present)))
+            if ended:
+                break
+
+    def _pipeline_failed(self, e: Exception) -> None:
+        """Keep sending the last good frame; tell the client once per burst of failures."""
+        self.pipeline_errors += 1
+        if self.pipeline_errors in (1, 10, 100) or self.pipeline_errors % 1000 == 0:
+            log.error("pipeline failed (%d times): %s", self.pipeline_errors, e, exc_info=self.pipeline_errors == 1)
+            msg = e.message if isinstance(e, FitmirrorError) else f"{type(e).__name__}: {e}"
+            self._spawn(self.broadcast(P.error_msg("pipeline", f"frame processing failed: {msg}"[:300])), "err")
+
+    async def _audio_loop(self, track: MediaStreamTrack) -> None:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=AudioBuffer.RATE)
+        while not self.closing:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                break
+            for out in resampler.resample(frame):
+                pcm = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
+                self.audio.append(pcm)
+            if self.voice is not None:
+                self.voice.notify()
+
+    # --- control channel ------------------------------------------------------------------------------
+
+    def submit(self, raw: str | bytes, reply: Reply) -> None:
+        """Queue one control message (called from ws/data channel handlers; never blocks)."""
+        self.last_activity = time.monotonic()
+        if not self.bucket.take():
+            self.rejected += 1
+            self.metrics.message_errors.labels("rate_limited").inc()
+            if self.rejected >= FLOOD_CLOSE:
+                self._spawn(self.close("flood"), "close")
+            elif self.rejected <= FLOOD_ERRORS:
+                self._spawn(
+                    reply(
+                        P.error_msg(
+                            "rate_limited",
+                            f"more than {self.settings.max_messages_per_s:g} messages per second",
+                            hint="slow down; the session closes if the flood continues",
+                        )
+                    ),
+                    "reply",
+                )
+            return
+        self.rejected = 0
+        try:
+            self.control_q.put_nowait((raw, reply))
+        except asyncio.QueueFull:
+            self.metrics.message_errors.labels("busy").inc()
+            self._spawn(reply(P.error_msg("busy", "too many control messages waiting; try again")), "reply")
+
+    async def _control_loop(self) -> None:
+        session_id_var.set(self.id)
+        while True:
+            raw, reply = await self.control_q.get()
+            try:
+                await self.handle(raw, reply)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.exception("control message failed")
+                await self._safe(reply, P.error_msg("internal", f"internal error: {type(e).__name__}"))
+
+    async def _safe(self, reply: Reply, text: str) -> None:
+        try:
+            await reply(text)
+        except Exception as e:  # a vanished client must not break the session loop
+            log.debug("reply failed: %s", e)
+
+    async def broadcast(self, text: str) -> None:
+        for reply in list(self.replies):
+            await self._safe(reply, text)
+
+    async def handle(self, raw: str | bytes, reply: Reply) -> None:
+        try:
+            msg = P.parse_client_message(raw, self.settings.max_message_bytes)
+        except P.ProtocolError as e:
+            self.metrics.message_errors.labels(e.code).inc()
+            await self._safe(reply, P.error_msg(e.code, e.message, e.msg_id, e.hint))
+            return
+        self.metrics.messages.labels(msg.type).inc()
+        if isinstance(msg, P.PingMsg):
+            await self._safe(reply, P.dump(P.AckMsg(id=msg.id, t=msg.t, server_t=time.time())))
+        elif isinstance(msg, P.ByeMsg):
+            if msg.id is not None:
+                await self._safe(reply, P.dump(P.AckMsg(id=msg.id)))
+            self._spawn(self.close("bye"), "close")
+        elif isinstance(msg, P.OfferMsg):
+            await self._safe(reply, P.error_msg("already_negotiated", "this session already has a connection"))
+        elif isinstance(msg, P.ActionsMsg):
+            await self._apply_actions(msg.id, msg.actions, reply)
+        elif isinstance(msg, P.SetMeasurementsMsg):
+            values = msg.model_dump(exclude={"type", "id"}, exclude_none=True)
+            if not values:
+                await self._safe(reply, P.error_msg("invalid", "set_measurements needs at least one value", msg.id))
+                return
+            self.state.measurements.update(values)
+            await self._safe(reply, P.dump(P.AckMsg(id=msg.id)))
+            await self.broadcast(P.dump(self.state.to_msg()))
+        elif isinstance(msg, P.CommandMsg):
+            await self._command(msg, reply)
+
+    async def _apply_actions(self, msg_id: str | int, actions: list[dict[str, Any]], reply: Reply) -> bool:
+        applied = []
+        for action in actions:
+            try:
+                self.state.apply(action)
+            except (ValueError, TypeError) as e:
+                await self._safe(reply, P.error_msg("invalid_action", f"{action.get('type')}: {e}", msg_id))
+                if applied:
+                    await self.broadcast(P.dump(self.state.to_msg()))
+                return False
+            applied.append(action)
+        await self._safe(reply, P.dump(P.AckMsg(id=msg_id, actions=applied)))
+        await self.broadcast(P.dump(self.state.to_msg()))
+        return True
+
+    async def _command(self, msg: P.CommandMsg, reply: Reply) -> None:
+        from server.commands import CommandUnavailable, parse_command
+
+        if len(msg.text) > self.settings.max_utterance_chars:
+            await self._safe(
+                reply,
+                P.error_msg(
+                    "too_long", f"commands are limited to {self.settings.max_utterance_chars} characters", msg.id
+                ),
+            )
+            return
+        lang = msg.lang or self.options.lang
+        try:
+            result = await self.manager.run_nlu(parse_command, msg.text, lang, self.state)
+        except CommandUnavailable as e:
+            await self._safe(reply, P.error_msg("nlu_unavailable", e.message, msg.id, e.hint))
+            return
+        except FitmirrorError as e:
+            await self._safe(reply, P.error_msg(e.code, e.message, msg.id, e.hint))
+            return
+        ok = await self._apply_actions(msg.id, result.actions, reply) if result.actions else None
+        if ok is None:
+            await self._safe(reply, P.dump(P.AckMsg(id=msg.id, actions=[])))
+        if result.reply:
+            await self.broadcast(P.dump(P.ReplyMsg(text=result.reply, id=msg.id)))
+
+    # --- housekeeping -------------------------------------------------------------------------------
+
+    def stats(self) -> P.StatsMsg:
+        lat = float(np.median(self.proc_ms)) if self.proc_ms else None
+        return P.StatsMsg(
+            fps_in=round(self.fps_in.rate(), 1),
+            fps_out=round(self.fps_out.rate(), 1),
+            latency_ms=None if lat is None else round(lat, 1),
+            drops=self.drops,
+            stages_ms=self.stage_ms,
+        )
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self.replies and self.connected:
+                await self.broadcast(P.dump(self.stats()))
+
+    async def _watchdog(self) -> None:
+        s = self.settings
+        while not self.closing:
+            await asyncio.sleep(min(1.0, s.session_idle_timeout_s / 4, s.ice_timeout_s / 4))
+            now = time.monotonic()
+            if not self.connected and now - self.created > s.ice_timeout_s:
+                await self.close("ice_timeout")
+            elif now - self.last_activity > s.session_idle_timeout_s:
+                await self.close("idle_timeout")
+
+    async def close(self, reason: str) -> None:
+        """Idempotent: stop media, tasks, the worker thread and the peer connection; free the slot."""
+        if self.closing:
+            await self.closed.wait()
+            return
+        self.closing = True
+        self.close_reason = reason
+        log.info("closing session: %s", reason, extra={"session": self.id})
+        if reason not in ("bye", "ws_closed", "datachannel_closed", "peer_closed"):
+            await self.broadcast(P.error_msg("session_closed", f"session closed: {reason.replace('_', ' ')}"))
+        current = asyncio.current_task()
+        for track in self.out_tracks:
+            track.stop()
+        try:
+            await asyncio.wait_for(self.pc.close(), 5)
+        except Exception as e:
+            log.warning("peer connection close: %s", e)
+        pending = [t for t in self.tasks if t is not current and not t.get_name().endswith("-close")]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if self.voice is not None:
+            self.voice.close()
+        if self.pipeline is not None:
+            pipeline = self.pipeline
+            self.pipeline = None
+            try:
+                await asyncio.get_running_loop().run_in_executor(self.worker, pipeline.close)
+            except Exception as e:
+                log.warning("pipeline close: %s", e)
+        self.worker.shutdown(wait=False, cancel_futures=True)
+        self.replies.clear()
+        self.audio.chunks.clear()
+        self.manager.release(self, reason)
+        self.closed.set()
+
+
+class SessionManager:
+    """Owns all sessions of one app: capacity, creation, shutdown, and the shared nlu worker."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.sessions: dict[str, Session] = {}
+        self.accepting = True
+        self._nlu_pool: ThreadPoolExecutor | None = None
+        metrics.bind_fps(
+            lambda: sum(s.fps_in.rate() for s in list(self.sessions.values())),
+            lambda: sum(s.fps_out.rate() for s in list(self.sessions.values())),
+        )
+
+    def reserve(self, options: P.SessionOptions) -> Session:
+        """Create a session object and take its slot synchronously (so concurrent offers cannot overbook)."""
+        if not self.accepting:
+            self.metrics.sessions_rejected.labels("shutting_down").inc()
+            raise CapacityError("the server is shutting down", retry_after_s=5, hint="reconnect in a few seconds")
+        if len(self.sessions) >= self.settings.max_sessions:
+            self.metrics.sessions_rejected.labels("full").inc()
+            raise CapacityError(
+                f"all {self.settings.max_sessions} fitting-room sessions are in use",
+                retry_after_s=10,
+                hint="try again shortly; the server limits concurrent sessions (FITMIRROR_MAX_SESSIONS)",
+            )
+        session = Session(self, options)
+        self.sessions[session.id] = session
+        self.metrics.sessions.set(len(self.sessions))
+        self.metrics.sessions_total.inc()
+        return session
+
+    async def open(self, offer: P.OfferMsg) -> tuple[Session, str]:
+        o = offer.options
+        check_offer(
+            offer.sdp, o.layout or self.settings.default_layout, len(o.views or self.settings.views), self.settings
+        )
+        session = self.reserve(offer.options)
+        try:
+            answer = await session.start(offer.sdp, offer.sdp_type)
+        except BaseException:
+            await session.close("bad_offer")
+            raise
+        return session, answer
+
+    def release(self, session: Session, reason: str) -> None:
+        if self.sessions.pop(session.id, None) is not None:
+            self.metrics.sessions_closed.labels(reason).inc()
+        self.metrics.sessions.set(len(self.sessions))
+
+    async def run_nlu(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Language work runs on one shared thread (LLM calls are heavy; one at a time per server)."""
+        if self._nlu_pool is None:
+            self._nlu_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fm-nlu")
+        return await asyncio.get_running_loop().run_in_executor(self._nlu_pool, fn, *args)
+
+    async def shutdown(self, drain_s: float) -> None:
+        """Stop accepting, ask clients to leave, wait up to drain_s, then close what is left."""
+        self.accepting = False
+        sessions = list(self.sessions.values())
+        for s in sessions:
+            await s.broadcast(P.error_msg("shutting_down", "the server is shutting down", hint="reconnect later"))
+        waits = [asyncio.ensure_future(s.closed.wait()) for s in sessions]
+        if waits:
+            await asyncio.wait(waits, timeout=drain_s)
+            for w in waits:
+                w.cancel()
+        await asyncio.gather(*(s.close("shutdown") for s in list(self.sessions.values())), return_exceptions=True)
+        if self._nlu_pool is not None:
+            self._nlu_pool.shutdown(wait=False, cancel_futures=True)
+            self._nlu_pool = None
