@@ -96,7 +96,7 @@ function waitIceGathering(pc, timeoutMs) {
 export class FitConnection extends EventTarget {
   /**
    * @param {object} cfg
-   * @param {object} cfg.options  session options for the server: {views, layout, width, height, fps, lang}
+   * @param {object} cfg.options  server SessionOptions: {views, layout, resolution, fps, pipeline, codec, lang}
    * @param {MediaStream|null} cfg.stream  local webcam (+ microphone) stream; null = receive only
    * @param {string} [cfg.base]  server origin, default this page's
    * @param {"auto"|"ws"|"http"} [cfg.signalling]  auto = websocket, POST /offer if the socket fails
@@ -118,7 +118,7 @@ export class FitConnection extends EventTarget {
     this.dc = null;
     this.attempt = 0;
     this.lastState = null;
-    this.quality = { fps: 0, rttMs: null, kbpsIn: 0, kbpsOut: 0, width: 0, height: 0 };
+    this.quality = { fps: null, rttMs: null, kbpsIn: 0, kbpsOut: 0, width: 0, height: 0 };
     this._wanted = false;
     this._pending = new Map();
     this._pings = new Map();

@@ -86,9 +86,11 @@ export function bindQuality(conn, el) {
   conn.addEventListener("quality", (ev) => {
     const q = ev.detail;
     const rtt = q.rttMs == null ? "–" : `${Math.round(q.rttMs)} ms`;
-    el.textContent = `${q.fps.toFixed(0)} ${t("quality.fps")} · ${t("quality.rtt")} ${rtt}`;
-    el.dataset.fps = q.fps.toFixed(1);
+    const fps = q.fps == null ? "–" : q.fps.toFixed(0);
+    el.textContent = `${fps} ${t("quality.fps")} · ${t("quality.rtt")} ${rtt}`;
+    el.dataset.fps = q.fps == null ? "" : q.fps.toFixed(1);
     el.dataset.rtt = q.rttMs == null ? "" : q.rttMs.toFixed(1);
+    if (q.fps == null) return;
     const good = q.fps >= 10 && (q.rttMs == null || q.rttMs < 300);
     el.dataset.level = good ? "good" : q.fps >= 3 ? "fair" : "poor";
   });

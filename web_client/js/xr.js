@@ -20,7 +20,7 @@ const PANEL_W = 1.6;
 const STRIP_GAP = 0.08;
 const STRIP_H = 0.22;
 
-const app = { conn: null, stream: null, state: null, session: null, xrFrames: 0, videoShownAt: null, picks: [] };
+const app = { conn: null, stream: null, state: null, session: null, xrFrames: 0, videoShownAt: null, picks: [], rays: {} };
 window.fitmirror = app;
 applyI18n();
 $("lang").addEventListener("click", toggleLang);
@@ -221,6 +221,13 @@ function pickButton(origin, dir) {
 }
 app.pickButton = pickButton;
 
+/** Centre of strip button i in the 'local' reference space (tests aim an emulated controller at it). */
+app.buttonCenter = (i) => {
+  const m = stripModel();
+  const n = app.buttons.length;
+  return [m[12] - m[0] + (2 * m[0] * (i + 0.5)) / n, m[13], PANEL_Z];
+};
+
 // --- XR session --------------------------------------------------------------------------------------------
 
 let renderer = null;
@@ -312,6 +319,7 @@ function onXRFrame(time, frame) {
       const o = [m[12], m[13], m[14]];
       const e = [o[0] - 3 * m[8], o[1] - 3 * m[9], o[2] - 3 * m[10]];
       renderer.line(viewProj, o, e, [0.5, 0.8, 1, 1]);
+      app.rays[src.handedness] = { origin: o, dir: [-m[8], -m[9], -m[10]] };
     }
     eyes.push({ eye: view.eye, vp: { x: vp.x, y: vp.y, width: vp.width, height: vp.height }, mvp: mul(viewProj, panel) });
   }
