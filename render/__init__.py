@@ -1,1 +1,23 @@
-"""render stage."""
+"""render stage: scenes, cameras, the display renderer (views, layouts, AR compositing) and the differentiable path.
+
+Public interface (keep stable; see docs/render.md):
+
+    from render.scene import Mesh, Scene, fit_map_colors, cylinder_mesh
+        Mesh(name, vertices (N,3) f32 metres y-up facing +z, faces (F,3) int32, colors (N,3)|None, uvs (N,2)|None,
+             texture HxWx3 uint8|None, overlay (N,3)|None, overlay_alpha=0.65, base_color, visible=True (False =
+             depth-only occluder), shininess)
+        Scene(meshes, background=(r,g,b) 0..1 | None = transparent -> RGBA output)
+    from render.cameras import CameraRig, Camera, PinholeCamera, cv_to_gl_points, VIEW_AZIMUTH_DEG
+        CameraRig(center, height_m, fov_y_deg).camera(view, width) ; CameraRig.framing(lo, hi) ; .stereo(width, ipd_m)
+        views: front, three_quarter, left, back, right, three_quarter_right
+        PinholeCamera(fx, fy, cx, cy, width, height) (OpenCV intrinsics; AR world = OpenGL camera frame,
+             cv_to_gl_points converts OpenCV camera-space points)
+    from render.renderer import Renderer, RenderOutput
+        r = Renderer()            # one per thread (a GL context is thread-bound); create it in the worker thread
+        r.render_views(scene, views, layout="mosaic"|"tracks"|"stereo"|"mirror", view_size_px=384, labels=True,
+                       rig=None, ipd_m=0.063) -> RenderOutput(image HxWx3 uint8 C-contiguous, layout, view_names,
+                       views=[per-view images] for "tracks", render_ms)
+        r.composite_ar(frame_rgb, scene, camera: PinholeCamera, person_mask=None, occluder_mask=None) -> HxWx3 uint8
+        r.triangle_ids(vertices, faces, camera: Camera) -> (H,W) int32, -1 = background
+    from render.diff import rasterize, interpolate, soft_silhouette, Fragments   (torch; gradients to vertices)
+"""
