@@ -1,0 +1,102 @@
+"""The one module that touches aiortc/aioice internals: each patch does what it says and can be undone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from fractions import Fraction
+
+import aioice.ice
+import av
+import numpy as np
+from aiortc.codecs import h264, vpx
+from aiortc.codecs.h264 import H264Decoder, H264Encoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+from server import aiortc_patches as patches
+from server.session import munge_answer
+
+
+def _frames(n: int, size=(640, 480)):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (size[1], size[0], 3), np.uint8)
+    for i in range(n):
+        f = av.VideoFrame.from_ndarray(np.roll(base, i * 4, axis=1), format="rgb24")
+        f.pts, f.time_base = i * 3000, Fraction(1, 90000)
+        yield f
+
+
+def test_loopback_ice_adds_127_0_0_1_and_restores():
+    try:
+        patches.enable_loopback_ice(True)
+        addrs = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+        assert addrs[0] == "127.0.0.1" and addrs.count("127.0.0.1") == 1
+    finally:
+        patches.restore_all()
+    assert "127.0.0.1" not in aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=False)
+
+
+def test_h264_preset_and_bitrate_bounds():
+    try:
+        patches.configure_h264("ultrafast")
+        patches.set_bitrate_bounds(2_000_000, 400_000)
+        enc = H264Encoder()
+        enc.target_bitrate = 10**9
+        assert enc.target_bitrate == 2_000_000
+        enc.target_bitrate = 1
+        assert enc.target_bitrate == 400_000
+        enc.target_bitrate = 1_000_000
+        dec = H264Decoder()
+        decoded, stream = 0, b""
+        t0 = time.process_time()
+        for frame in _frames(20):
+            payloads, _ts = enc.encode(frame)
+            data = b"".join(h264.h264_depayload(p) for p in payloads)
+            stream += data
+            decoded += len(dec.decode(JitterFrame(data=data, timestamp=0)))
+        cpu_ms = (time.process_time() - t0) * 1000 / 20
+        # x264 writes its settings into an SEI message: ultrafast means subme=0 and me=dia (medium: subme=7 me=hex)
+        assert b"subme=0" in stream and b"me=dia" in stream, "libx264 is not running the ultrafast preset"
+        assert b"bframes=0" in stream, "zerolatency must stay on (no B-frames)"
+        assert decoded >= 18, "the patched encoder's stream must stay decodable"
+        print(f"ultrafast encode+decode {cpu_ms:.1f} ms CPU/frame at 640x480")
+    finally:
+        patches.restore_all()
+    assert h264.av is av and vpx.MAX_BITRATE == 1_500_000 and h264.MAX_BITRATE == 3_000_000
+
+
+async def test_drain_newest_skips_to_the_last_frame():
+    track = RemoteStreamTrack(kind="video")
+    frames = list(_frames(6, (64, 48)))
+    for f in frames:
+        await track._queue.put(f)
+    first = await track.recv()
+    newest, skipped, ended = patches.drain_newest(track, first)
+    assert newest is frames[-1] and skipped == 5 and not ended
+    await track._queue.put(frames[0])
+    await track._queue.put(None)
+    newest, skipped, ended = patches.drain_newest(track, frames[1])
+    assert newest is frames[0] and skipped == 1 and ended
+    await asyncio.sleep(0)
+
+
+def test_answer_munging_sets_uplink_bitrate_hints():
+    sdp = "\r\n".join(
+        [
+            "v=0",
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+            "a=rtpmap:111 opus/48000/2",
+            "a=fmtp:111 minptime=10",
+            "m=video 9 UDP/TLS/RTP/SAVPF 97 99",
+            "a=rtpmap:97 VP8/90000",
+            "a=rtpmap:99 H264/90000",
+            "a=fmtp:99 packetization-mode=1",
+            "",
+        ]
+    )
+    out = munge_answer(sdp, 1500, 2500)
+    assert "a=fmtp:97 x-google-min-bitrate=1500;x-google-start-bitrate=1500;x-google-max-bitrate=2500" in out
+    assert "a=fmtp:99 packetization-mode=1;x-google-min-bitrate=1500" in out
+    assert "a=fmtp:111 minptime=10\r\n" in out
+    assert munge_answer(sdp, 0, 0) == sdp
