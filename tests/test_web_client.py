@@ -252,8 +252,33 @@ def test_desktop_connects_shows_video_and_obeys_typed_command(server, browser, a
         # a size picked in the outfit panel reaches the server and comes back in the state
         p.page.select_option("#size", "L")
         p.wait("() => window.fitmirror.conn.lastState.size === 'L'", 5, "size L from the size picker")
+        # a product picked from the catalogue list goes on, and the outfit panel names it
+        p.wait("() => document.querySelectorAll('#products button').length > 0", 5, "catalogue products listed")
+        pid = p.page.get_attribute("#products li:first-child button", "data-product-id")
+        name = p.page.inner_text("#products li:first-child button span:nth-of-type(1)")
+        p.page.click("#products li:first-child button")
+        p.wait(
+            f"() => JSON.stringify(window.fitmirror.conn.lastState.outfit).includes({json.dumps(pid)})",
+            5,
+            "picked product in the outfit",
+        )
+        p.wait(
+            f"() => document.getElementById('outfit-list').textContent.includes({json.dumps(name)})",
+            5,
+            "product name in the outfit panel",
+        )
+        # its colours come from the catalogue: pick the last one
+        colors = p.js("() => [...document.querySelectorAll('#colors button')].map(b => b.dataset.color)")
+        assert colors
+        p.page.click(f"#colors button[data-color='{colors[-1]}']")
+        p.wait(
+            f"() => JSON.stringify(window.fitmirror.conn.lastState.outfit.at(-1)).includes({json.dumps(colors[-1])})",
+            5,
+            "colour picked in the outfit panel",
+        )
         p.page.wait_for_timeout(700)
-        p.page.screenshot(path=str(artifacts / "web_desktop.png"))
+        p.js("() => { document.activeElement.blur(); window.scrollTo(0, 0); }")
+        p.page.screenshot(path=str(artifacts / "web_desktop.png"), full_page=True)
         assert not p.errors, p.errors
         print(f"desktop: video {took:.2f} s after load, state {state.get('size')} {_outfit_text(state)[:120]}")
     finally:
@@ -281,6 +306,47 @@ def test_desktop_language_toggle_and_accessibility(server, browser, artifacts):
                  .map(e => e.id || e.outerHTML.slice(0, 60))"""
         )
         assert not unnamed, unnamed
+        assert not p.errors, p.errors
+    finally:
+        p.close()
+
+
+def _server_audio_rms(server: ServerThread, seconds: float) -> float:
+    """RMS (int16 units) of the newest `seconds` of microphone audio the server received for the only session."""
+    import numpy as np
+
+    async def tail() -> float:
+        (session,) = server.sessions()
+        chunks = list(session.audio.chunks)
+        if not chunks:
+            return 0.0
+        pcm = np.concatenate(chunks)[-int(seconds * 16_000) :].astype(np.float64)
+        return float(np.sqrt(np.mean(pcm**2))) if len(pcm) else 0.0
+
+    return server.call(tail())
+
+
+def test_desktop_push_to_talk_sends_microphone_audio(server, browser):
+    """The microphone goes to the server as a WebRTC audio track, silent until the talk button is held."""
+    p = Page(browser)
+    try:
+        p.page.goto(server.url + "/")
+        _connected_with_video(p, "desktop (microphone)")
+        p.page.wait_for_timeout(2500)
+        quiet = _server_audio_rms(server, 2.0)
+        box = p.page.locator("#ptt").bounding_box()
+        p.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        p.page.mouse.down()
+        assert p.page.get_attribute("#ptt", "aria-pressed") == "true"
+        p.page.wait_for_timeout(4500)  # longer than one loop of the WAV (speech + 2 s silence)
+        talking = _server_audio_rms(server, 4.0)
+        p.page.mouse.up()
+        assert p.page.get_attribute("#ptt", "aria-pressed") == "false"
+        p.page.wait_for_timeout(2000)
+        after = _server_audio_rms(server, 1.0)
+        print(f"server-side microphone RMS: before {quiet:.0f}, holding {talking:.0f}, released {after:.0f}")
+        assert talking > 300 and talking > 10 * max(quiet, 1.0), (quiet, talking)
+        assert after < talking / 10, (talking, after)
         assert not p.errors, p.errors
     finally:
         p.close()

@@ -1,6 +1,7 @@
 // Desktop page (/): webcam preview with a clear permission flow, the returned try-on video, chat box,
 // push-to-talk microphone, outfit panel, fit map, connection quality and automatic reconnect.
 
+import { getProduct, listProducts, textureUrl } from "./catalog.js";
 import { FitConnection } from "./connection.js";
 import { applyI18n, onLangChange, speechLang, t, toggleLang } from "./i18n.js";
 import { openCamera, setMic } from "./media.js";
@@ -20,7 +21,16 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const params = pageParams();
-const app = { conn: null, stream: null, state: null, states: [], videoShownAt: null, startedAt: performance.now() };
+const app = {
+  conn: null,
+  stream: null,
+  state: null,
+  states: [],
+  products: [],
+  fetching: new Set(),
+  videoShownAt: null,
+  startedAt: performance.now(),
+};
 window.fitmirror = app; // for tests and debugging in the console
 
 applyI18n();
@@ -108,7 +118,13 @@ function currentItem() {
 
 function renderState(state) {
   app.state = state;
-  app.states.push(state);
+  // outfit items may carry only a product_id: fetch the product once, then render again with its name
+  for (const item of state.outfit || [])
+    if (item.product_id && !app.fetching.has(item.product_id)) {
+      app.fetching.add(item.product_id);
+      getProduct(params.server, item.product_id).then((p) => p && app.state === state && renderState(state));
+    }
+  if (app.states.at(-1) !== state) app.states.push(state);
   if (app.states.length > 50) app.states.shift();
   const list = $("outfit-list");
   list.replaceChildren();
@@ -186,6 +202,40 @@ onLangChange(() => {
   if (app.state) renderState(app.state);
 });
 
+async function loadProducts() {
+  try {
+    const body = await listProducts(params.server, { page_size: "6" });
+    app.products = body.products || [];
+  } catch (e) {
+    console.info(`fitmirror: no catalogue (${e.message})`);
+    return;
+  }
+  const list = $("products");
+  list.replaceChildren();
+  for (const p of app.products) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "product";
+    b.dataset.productId = p.id;
+    const color = p.colors && p.colors[0] && p.colors[0].name;
+    const img = document.createElement("img");
+    img.src = textureUrl(params.server, p.id, color);
+    img.alt = "";
+    img.width = 36;
+    img.height = 36;
+    const name = document.createElement("span");
+    name.textContent = p.name;
+    const price = document.createElement("span");
+    price.className = "price";
+    price.textContent = `${p.price} ${p.currency || ""}`.trim();
+    b.append(img, name, price);
+    b.addEventListener("click", () => send([{ type: "select", product_id: p.id, category: p.category, color }]));
+    li.append(b);
+    list.append(li);
+  }
+}
+
 async function send(actions) {
   if (!app.conn || !app.conn.canSend) return;
   try {
@@ -243,6 +293,7 @@ ptt.addEventListener("click", (ev) => ev.preventDefault());
 async function main() {
   app.stream = await startCamera();
   // the try-on needs the camera: without it the page shows why and waits for Retry instead of connecting
+  loadProducts();
   if (app.stream) connect(app.stream);
 }
 $("cam-retry").addEventListener("click", async () => {

@@ -1,6 +1,7 @@
 // Shared rendering for the three pages: status line, connection quality, outfit panel, transcript and reply.
 // Everything writes text with textContent (never innerHTML with server data).
 
+import { cachedProduct } from "./catalog.js";
 import { t } from "./i18n.js";
 
 export const COLORS = ["black", "white", "grey", "red", "orange", "yellow", "green", "blue", "navy", "purple", "pink", "brown", "beige"];
@@ -114,6 +115,8 @@ function colorName(c) {
 
 /** Colour and size choices of an outfit item (falls back to the full vocabularies). */
 export function itemChoices(item) {
+  const prod = cachedProduct(item.product_id);
+  if (prod) item = { ...prod, ...item, colors: prod.colors, size_chart: prod.size_chart };
   const colors = Array.isArray(item.colors) && item.colors.length ? item.colors.map(colorName) : COLORS;
   let sizes = SIZES;
   if (Array.isArray(item.sizes) && item.sizes.length) sizes = item.sizes;
@@ -123,7 +126,8 @@ export function itemChoices(item) {
 
 /** One-line description of an outfit item. */
 export function itemLabel(item) {
-  const name = item.name || item.title || item.product_id || item.id || item.category || "?";
+  const prod = cachedProduct(item.product_id);
+  const name = (prod && prod.name) || item.name || item.title || item.product_id || item.id || item.category || "?";
   const parts = [name];
   const color = colorName(item.color);
   if (color) parts.push(color);

@@ -7,6 +7,7 @@
 // ?emulate=1 installs the IWER emulator (served from /vendor/iwer/) before checking for WebXR: used by the
 // tests and by developers without a headset.
 
+import { listProducts } from "./catalog.js";
 import { FitConnection } from "./connection.js";
 import { applyI18n, onLangChange, speechLang, t, toggleLang } from "./i18n.js";
 import { openCamera, setMic } from "./media.js";
@@ -61,7 +62,7 @@ function vrButtons() {
   }));
   const products = (app.products || []).slice(0, 3).map((p) => ({
     label: p.name.length > 14 ? `${p.name.slice(0, 13)}…` : p.name,
-    action: { type: "select", product_id: p.id },
+    action: { type: "select", product_id: p.id, category: p.category },
   }));
   return [...views, ...colors, ...products];
 }
@@ -473,11 +474,8 @@ async function installEmulator() {
 
 async function loadProducts() {
   try {
-    const res = await fetch(`${params.server}/api/catalog?limit=3`);
-    if (!res.ok) return;
-    const body = await res.json();
-    const items = Array.isArray(body) ? body : body.products || body.items || [];
-    app.products = items.filter((p) => p && p.id && p.name);
+    const body = await listProducts(params.server, { page_size: "3" });
+    app.products = (body.products || []).filter((p) => p && p.id && p.name);
     refreshStrip();
   } catch {
     /* the catalogue is optional for the VR strip */
