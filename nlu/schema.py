@@ -264,23 +264,26 @@ def _llm_schema() -> dict:
     (nullable where optional), so the grammar emits one fixed shape per action; sizes as an enum."""
     size_enum = {"type": "string", "enum": [*LETTER_SIZES, "+1", "-1"]}
 
-    def obj(type_: str, props: dict) -> dict:
+    def obj(type_: str, props: dict, optional: bool = False) -> dict:
+        # Optional fields may be left out (fewer tokens to generate); required ones come in a fixed order.
         props = {"type": {"type": "string", "const": type_}, **props}
-        return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+        required = ["type"] if optional else list(props)
+        return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
 
-    def enum(vals: tuple[str, ...], nullable: bool = False) -> dict:
-        return {"type": ["string", "null"] if nullable else "string", "enum": [*vals, None] if nullable else [*vals]}
+    def enum(vals: tuple[str, ...]) -> dict:
+        return {"type": "string", "enum": list(vals)}
 
     actions = [
         obj(
             "select",
             {
-                "category": enum(CATEGORIES, True),
-                "color": enum(COLORS, True),
-                "pattern": enum(PATTERNS, True),
-                "occasion": enum(OCCASIONS, True),
-                "text": {"type": ["string", "null"], "maxLength": 60},
+                "category": enum(CATEGORIES),
+                "color": enum(COLORS),
+                "pattern": enum(PATTERNS),
+                "occasion": enum(OCCASIONS),
+                "text": {"type": "string", "maxLength": 40},
             },
+            optional=True,
         ),
         obj("set_size", {"size": size_enum}),
         obj("set_color", {"color": enum(COLORS)}),
@@ -293,15 +296,15 @@ def _llm_schema() -> dict:
         obj("fit_map", {"on": {"type": "boolean"}}),
         obj("undo", {}),
         obj("reset", {}),
-        obj("remove", {"category": enum(CATEGORIES, True)}),
+        obj("remove", {"category": enum(CATEGORIES)}, optional=True),
         obj("set_measurement", {"name": enum(MEASUREMENTS), "value": {"type": "number"}}),
-        obj("recommend", {"occasion": enum(OCCASIONS, True)}),
+        obj("recommend", {"occasion": enum(OCCASIONS)}, optional=True),
     ]
     return {
         "type": "object",
         "properties": {
             "actions": {"type": "array", "items": {"anyOf": actions}, "maxItems": 4},
-            "reply": {"type": "string", "maxLength": 120},
+            "reply": {"type": "string", "maxLength": 80},
         },
         "required": ["actions", "reply"],
         "additionalProperties": False,
