@@ -435,10 +435,44 @@ def test_kiosk_attract_screen_and_auto_wipe_when_nobody_is_there(server, pw, med
                 pytest.skip("the server's pipeline sends no tracking events yet")
             raise
         assert p.page.is_visible("#attract")
-        p.page.screenshot(path=str(artifacts / "web_kiosk_attract.png"))
+        p.page.screenshot(path=str(artifacts / "web_kiosk_attract_empty_camera.png"))
     finally:
         p.close()
         b.close()
+
+
+def test_kiosk_presence_drives_attract_screen_microphone_and_wipe(server, browser, artifacts):
+    """The kiosk's reaction to the server's tracking events: shopper present -> attract screen gone, microphone
+    live; shopper gone -> attract screen, microphone off, and after reset_after s the server session is ended
+    and a fresh one opened. The events are fed through the page's own message handler (the same path a
+    server message takes), because the preview pipeline does not detect people yet."""
+    p = Page(browser)
+    try:
+        p.page.goto(server.url + "/kiosk?reset_after=2&attract_after=0.5")
+        _connected_with_video(p, "kiosk (presence)")
+        assert p.page.is_visible("#attract")
+        assert p.js("() => window.fitmirror.stream.getAudioTracks()[0].enabled") is False
+        p.js("() => window.fitmirror.conn._onMessage({type: 'tracking', present: true})")
+        assert not p.page.is_visible("#attract")
+        assert p.js("() => window.fitmirror.stream.getAudioTracks()[0].enabled") is True
+        assert p.page.is_visible("#listening")
+        _typed_command(p, open_form="#kbd")
+        old = {s.id for s in server.sessions()}
+        assert old
+        p.js("() => window.fitmirror.conn._onMessage({type: 'tracking', present: false})")
+        assert p.js("() => window.fitmirror.stream.getAudioTracks()[0].enabled") is False
+        p.wait("() => !document.getElementById('attract').hidden", 3, "attract screen after attract_after")
+        p.page.screenshot(path=str(artifacts / "web_kiosk_attract.png"))
+        assert p.js("() => window.fitmirror.wipes") == 0
+        p.wait("() => window.fitmirror.wipes === 1", 5, "wipe after reset_after")
+        assert p.js("() => document.getElementById('transcript').textContent") == ""
+        p.wait("() => window.fitmirror.conn && window.fitmirror.conn.state === 'connected'", 15, "fresh session")
+        p.wait("() => window.fitmirror.conn.lastState", 5, "fresh state")
+        assert "dress" not in _outfit_text(p.js("() => window.fitmirror.conn.lastState"))
+        assert {s.id for s in server.sessions()}.isdisjoint(old), "the old session must be gone from the server"
+        assert not p.errors, p.errors
+    finally:
+        p.close()
 
 
 def test_kiosk_spoken_command(server, browser):
@@ -578,9 +612,44 @@ def test_server_full_message(browser, artifacts):
     p = Page(browser)
     try:
         p.page.goto(full.url + "/")
-        p.wait("() => document.getElementById('status').dataset.state === 'full'", 10, "server-full status")
+        p.wait("() => document.getElementById('status').dataset.state === 'full'", 10, "server-full status (ws)")
         assert "full" in p.page.inner_text("#status").lower()
+        assert p.js("() => window.fitmirror.conn.signalling") == "auto"
         p.page.screenshot(path=str(artifacts / "web_server_full.png"))
+        # the POST /offer path: 503 + Retry-After
+        p.page.goto(full.url + "/?signalling=http&lang=zh")
+        p.wait("() => document.getElementById('status').dataset.state === 'full'", 10, "server-full status (http)")
+        assert "试衣间已满" in p.page.inner_text("#status")
     finally:
         p.close()
         full.stop()
+
+
+def test_camera_error_messages_are_specific(server, browser):
+    """Each getUserMedia failure maps to its own message (no camera, denied, busy) in both languages."""
+    p = Page(browser)
+    try:
+        p.page.goto(server.url + "/xr")  # any page; the modules are imported directly
+        got = p.js(
+            """async () => {
+              const { classifyMediaError } = await import('/js/media.js');
+              const i18n = await import('/js/i18n.js');
+              const out = {};
+              for (const name of ['NotFoundError', 'NotAllowedError', 'NotReadableError', 'TypeError']) {
+                const key = classifyMediaError({ name });
+                i18n.setLang('en'); const en = i18n.t(key, { detail: name });
+                i18n.setLang('zh'); const zh = i18n.t(key, { detail: name });
+                out[name] = { key, en, zh };
+              }
+              i18n.setLang('en');
+              return out;
+            }"""
+        )
+        assert got["NotFoundError"]["key"] == "camera.none" and "No camera" in got["NotFoundError"]["en"]
+        assert got["NotAllowedError"]["key"] == "camera.denied" and "denied" in got["NotAllowedError"]["en"]
+        assert got["NotReadableError"]["key"] == "camera.busy" and "busy" in got["NotReadableError"]["en"]
+        assert got["TypeError"]["key"] == "camera.error"
+        for v in got.values():
+            assert v["zh"] != v["en"] and not v["zh"].startswith("camera."), v
+    finally:
+        p.close()
