@@ -342,7 +342,7 @@ class _Scanner:
 
     def vocab(self, kind: str, table: list[tuple[str, str]], en: bool) -> None:
         for pat, val in table:
-            rx = rf"(?<![a-z]){pat}(?![a-z])" if en else pat
+            rx = rf"(?<![a-z])(?:{pat})(?![a-z])" if en else pat
             for m in self.find(rx):
                 self.take(kind, m.start(), m.end(), val)
 
@@ -385,7 +385,7 @@ EN_VIEW = [
         "front",
     ),
     (
-        r"three[- ]quarters?(?: view)?|at an angle|(?:45|forty five)[- ]degrees?|diagonal(?: view)?|angled view",
+        r"(?:three|3)[- ]quarters?(?: view)?|at an angle|(?:45|forty five)[- ]degrees?|diagonal(?: view)?|angled view",
         "three_quarter",
     ),
     (
@@ -398,8 +398,8 @@ ZH_VIEW = [
     (r"转过身来?|转身|转一圈|背面|后面|背后|后背|背影", "back"),
     (r"正面|前面|转回来", "front"),
     (r"斜侧面?|四分之三|45度|四十五度", "three_quarter"),
-    (r"左侧|左边|左面|侧面|侧身", "left"),
-    (r"右侧|右边|右面", "right"),
+    (r"向左转|左转|左侧|左边|左面|侧面|侧身", "left"),
+    (r"向右转|右转|右侧|右边|右面", "right"),
 ]
 
 
@@ -445,8 +445,17 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         r"(?:刚才|之前|上一)(?:那|一)?(?:件|条|套)(?:还是)?(?:更好|吧)?|换回去"
     )
     for m in sc.find(prev_rx):
-        sc.take("previous", m.start(), m.end())
-        prev = ctx.previous_items()
+        end, want = m.end(), None
+        word = m.group("cat1") or ""
+        for pat, val in EN_CATEGORY:
+            if word and re.fullmatch(pat, word):
+                want = val
+        for pat, val in ZH_CATEGORY:
+            mm = re.match(pat, t[end:])
+            if want is None and mm:
+                want, end = val, end + mm.end()
+        sc.take("previous", m.start(), end)
+        prev = [p for p in ctx.previous_items() if want is None or p.category == want]
         if prev:
             p = prev[0]
             add(
@@ -459,6 +468,8 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
                     "text": p.name or None,
                 },
             )
+        elif want is not None:
+            add(m.start(), {"type": "select", "category": want})
         else:
             add(m.start(), {"type": "undo"})
     for m in sc.find(
@@ -469,7 +480,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
 
     # --- size advice / compare
     for m in sc.find(
-        rf"(?:compare|comparison of|difference between)(?: (?:the )?sizes?)? (?P<a>{_SIZE_TOKEN})(?: size)? (?:and|with|vs\.?|versus|to|or) (?:size )?(?P<b>{_SIZE_TOKEN})(?: (?:and|or) (?:size )?(?P<c>{_SIZE_TOKEN}))?|"
+        rf"(?:compare|comparison of|difference between)(?: (?:the )?sizes?)? (?P<a>{_SIZE_TOKEN})(?: size)?(?:,| (?:and|with|vs\.?|versus|to|or)) ?(?:size )?(?P<b>{_SIZE_TOKEN})(?:,? (?:and|or)? ?(?:size )?(?P<c>{_SIZE_TOKEN}))?|"
         rf"(?:size )?(?P<a2>{_SIZE_TOKEN}) (?:vs\.?|versus) (?:size )?(?P<b2>{_SIZE_TOKEN})|"
         rf"(?:should i (?:get|take|buy|go (?:for|with))|is|would) (?:a |an |the )?(?:size )?(?P<a3>{_SIZE_TOKEN}) or (?:a |an |the )?(?:size )?(?P<b3>{_SIZE_TOKEN})(?: (?:better|fit me better|be better))?",
     ):
@@ -556,12 +567,12 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     # --- adjust
     adj_rx = [
         (
-            r"(?:longer|long) sleeves?|sleeves? (?:a bit |a little )?longer|lengthen the sleeves?|袖子(?:再)?长一?点|袖子加长|长袖",
+            r"(?:longer|long) sleeves?|sleeves? (?:be |are |a bit |a little |slightly )*longer|lengthen the sleeves?|袖子(?:再)?长一?点|袖子加长|长袖",
             "sleeve_length",
             1,
         ),
         (
-            r"(?:shorter|short) sleeves?|sleeves? (?:a bit |a little )?shorter|shorten the sleeves?|袖子(?:再)?短一?点|袖子改短|短袖(?![tT恤衫])",
+            r"(?:shorter|short) sleeves?|sleeves? (?:be |are |a bit |a little |slightly )*shorter|shorten the sleeves?|袖子(?:再)?短一?点|袖子改短|短袖(?![tT恤衫])",
             "sleeve_length",
             -1,
         ),
@@ -673,6 +684,11 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     loose_other = [h for h in loose if h.kind != "color"]
     for h in loose_colors:
         if focus is not None and not loose_other:
+            for item in reversed(ctx.outfit):
+                e = ctx.product(item.id)
+                if e is not None and h.value in e.colors:
+                    focus = item
+                    break
             entry = ctx.product(focus.id)
             if entry is None or not entry.colors or h.value in entry.colors:
                 add(h.start, {"type": "set_color", "color": h.value})
