@@ -1,0 +1,299 @@
+"""Garments: catalogue products cut to size from their size charts, draped on the avatar, with a fit map.
+
+    outfit = dress(body_rest_vertices, body_faces, [OutfitItem(product, "M", "navy"), ...])
+    outfit.meshes            # GarmentMesh list in rest pose (render/scene.py Mesh fields + fit colours, skin weights)
+    outfit.fits              # FitSummary per garment: .text("en"|"zh"), .to_dict()
+    outfit.pose(posed_body_vertices)  # per frame: list of GarmentMesh following the posed body (~1-3 ms)
+    compare_sizes(v, f, product, "M", "L")  # two outfits for the same body, the second shifted in x
+
+Bodies are anny-topology meshes (13,718 vertices) in metres, y up, facing +z, rest pose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fitmirror.catalog import Product
+from fitmirror.errors import InputError
+
+from .anatomy import PARTS, BodyAnalysis, analyse_body, anny_parts, anny_skin
+from .build import LAYER, CutGarment, LayerState, cut_garment
+from .collide import BodyCollider
+from .drape import DrapeStats, drape
+from .fit import FitSummary, summarise, vertex_fit_colors
+
+__all__ = [
+    "DressedOutfit",
+    "FitSummary",
+    "GarmentMesh",
+    "OutfitItem",
+    "SizeComparison",
+    "compare_sizes",
+    "dress",
+]
+
+
+@dataclass
+class OutfitItem:
+    product: Product
+    size: str
+    color: str | None = None  # colour variant name; None = the product's first colour
+
+
+@dataclass
+class GarmentMesh:
+    """One garment, field-compatible with render/scene.py's Mesh (name, vertices, faces, colors, uvs, texture)."""
+
+    name: str
+    vertices: np.ndarray  # (N,3) float32, metres, y up
+    faces: np.ndarray  # (F,3) int32
+    colors: np.ndarray  # (N,3) float32 0..1: fabric colour/pattern sampled per vertex
+    uvs: np.ndarray  # (N,2) float32, texture repeats (wrap)
+    texture: np.ndarray | None  # HxWx3 uint8 tileable fabric
+    fit_colors: np.ndarray  # (N,3) float32: red tight .. green good .. blue loose
+    product_id: str = ""
+    size: str = ""
+    color: str = ""
+    layer: int = 0
+    skin_indices: np.ndarray | None = None  # (N,K) body bone indices, copied from the nearest body vertex
+    skin_weights: np.ndarray | None = None  # (N,K)
+
+    def to_render_mesh(self, fit_map: bool = False):
+        """A render.scene.Mesh when the renderer is installed (same fields), else self."""
+        try:
+            from render.scene import Mesh
+        except ImportError:
+            return self
+        fields = {f.name for f in dataclasses.fields(Mesh)} if dataclasses.is_dataclass(Mesh) else None
+        kw = {
+            "name": self.name,
+            "vertices": self.vertices,
+            "faces": self.faces,
+            "colors": self.fit_colors if fit_map else self.colors,
+            "uvs": None if fit_map else self.uvs,
+            "texture": None if fit_map else self.texture,
+        }
+        if fields is not None:
+            kw = {k: v for k, v in kw.items() if k in fields}
+        return Mesh(**kw)
+
+
+@dataclass
+class _Binding:
+    """Each garment vertex sits at barycentric `bary` on body face `face`, displaced by `local` in that
+    triangle's frame (edge, bitangent, normal): posing is a gather and two cross products."""
+
+    face: np.ndarray
+    bary: np.ndarray
+    local: np.ndarray
+    min_normal_m: float
+
+
+def _frames(v: np.ndarray, tri: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    p0, p1, p2 = v[tri[:, 0]], v[tri[:, 1]], v[tri[:, 2]]
+    e1 = p1 - p0
+    nrm = np.cross(e1, p2 - p0)
+    nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
+    e1 /= np.maximum(np.linalg.norm(e1, axis=1, keepdims=True), 1e-12)
+    return e1, np.cross(nrm, e1), nrm
+
+
+@dataclass
+class DressedOutfit:
+    meshes: list[GarmentMesh]
+    fits: list[FitSummary]
+    drape_stats: list[DrapeStats]
+    body: BodyAnalysis
+    drape_seconds: float
+    _bindings: list[_Binding] = field(default_factory=list, repr=False)
+
+    def fit_text(self, lang: str = "en") -> str:
+        return "; ".join(f.text(lang) for f in self.fits)
+
+    def pose(self, posed_body_vertices: np.ndarray) -> list[GarmentMesh]:
+        """Garments following a posed body (same anny topology as the rest body). Collision correction: each
+        vertex keeps at least its layer's gap along its bound triangle's normal."""
+        pv = np.asarray(posed_body_vertices, np.float32)
+        if pv.shape != self.body.vertices.shape:
+            raise InputError(f"posed body has shape {pv.shape}, expected {self.body.vertices.shape}")
+        faces = self.body.faces
+        out = []
+        for mesh, b in zip(self.meshes, self._bindings, strict=True):
+            tri = faces[b.face]
+            p0, p1, p2 = pv[tri[:, 0]], pv[tri[:, 1]], pv[tri[:, 2]]
+            e1 = p1 - p0
+            n = np.cross(e1, p2 - p0)
+            n *= 1.0 / np.maximum(np.sqrt((n * n).sum(1, keepdims=True)), 1e-12)
+            e1 *= 1.0 / np.maximum(np.sqrt((e1 * e1).sum(1, keepdims=True)), 1e-12)
+            e2 = np.cross(n, e1)
+            base = p0 * b.bary[:, 0:1] + p1 * b.bary[:, 1:2] + p2 * b.bary[:, 2:3]
+            ln = np.maximum(b.local[:, 2:3], b.min_normal_m)
+            verts = base + e1 * b.local[:, 0:1] + e2 * b.local[:, 1:2] + n * ln
+            out.append(dataclasses.replace(mesh, vertices=verts.astype(np.float32)))
+        return out
+
+    def pose_bones(self, skinning_transforms: np.ndarray) -> list[GarmentMesh]:
+        """Linear blend skinning with weights copied from the nearest body vertex; `skinning_transforms` are
+        (B,4,4) rest-to-posed bone matrices in the project frame (y up)."""
+        m = np.asarray(skinning_transforms, np.float32)
+        out = []
+        for mesh in self.meshes:
+            mats = np.einsum("nk,nkij->nij", mesh.skin_weights, m[mesh.skin_indices])
+            vh = np.concatenate([mesh.vertices, np.ones((len(mesh.vertices), 1), np.float32)], 1)
+            out.append(dataclasses.replace(mesh, vertices=np.einsum("nij,nj->ni", mats, vh)[:, :3].astype(np.float32)))
+        return out
+
+
+def _bind_colliders(a: BodyAnalysis, device: str) -> tuple[BodyCollider, np.ndarray, BodyCollider, np.ndarray]:
+    f = a.faces
+    parts = a.parts
+    ok_shell = ~np.isin(parts, [PARTS.index("hand"), PARTS.index("head")])
+    ok_tube = np.isin(parts, [PARTS.index("torso"), PARTS.index("uleg")])
+    fs = np.where(ok_shell[f].all(1))[0]
+    ft = np.where(ok_tube[f].all(1))[0]
+    return (
+        BodyCollider(a.vertices, f[fs], device=device, winding=False),
+        fs,
+        BodyCollider(a.vertices, f[ft], device=device, winding=False),
+        ft,
+    )
+
+
+def _bind(a: BodyAnalysis, g: CutGarment, cols) -> _Binding:
+    shell_c, fs, tube_c, ft = cols
+    is_tube = g.body_index < 0
+    face = np.empty(len(g.vertices), np.int64)
+    bary = np.empty((len(g.vertices), 3), np.float32)
+    for mask, col, fmap in ((~is_tube, shell_c, fs), (is_tube, tube_c, ft)):
+        if not mask.any():
+            continue
+        q = col.query(g.vertices[mask], 2.0, winding=False)
+        if (q.face < 0).any():
+            raise InputError("garment vertex too far from the body to bind")
+        face[mask] = fmap[q.face]
+        bary[mask] = q.bary
+    tri = a.faces[face]
+    # warp's (u, v) are weights of corners 0 and 1; the third is 1-u-v.
+    base = np.einsum("ij,ijk->ik", bary, a.vertices[tri])
+    e1, e2, n = _frames(a.vertices, tri)
+    o = g.vertices - base
+    local = np.stack([(o * e1).sum(1), (o * e2).sum(1), (o * n).sum(1)], 1).astype(np.float32)
+    return _Binding(face, bary, local, g.gap_m * 0.5)
+
+
+def _skin_from_binding(a: BodyAnalysis, b: _Binding) -> tuple[np.ndarray, np.ndarray]:
+    idx, w, _ = anny_skin()
+    nearest = a.faces[b.face, b.bary.argmax(1)]
+    return idx[nearest].astype(np.int32), w[nearest]
+
+
+def _vertex_colors(tex: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    h, w = tex.shape[:2]
+    x = ((uv[:, 0] % 1.0) * (w - 1)).astype(int)
+    y = ((1.0 - uv[:, 1] % 1.0) * (h - 1)).astype(int)
+    return tex[y, x].astype(np.float32) / 255.0
+
+
+def dress(
+    body_rest_vertices: np.ndarray,
+    body_faces: np.ndarray,
+    items: list[OutfitItem] | list[tuple],
+    *,
+    device: str | None = None,
+    drape_substeps: int = 24,
+    texture_px: int = 256,
+    textures: dict[str, np.ndarray] | None = None,
+) -> DressedOutfit:
+    """Cut every item in its chosen size, layer them inside-out, drape each on the body and bind it for posing.
+
+    `textures` optionally maps product id -> fabric tile (e.g. from `photo.texture_from_photo`)."""
+    from fitmirror.demo_catalog import product_texture
+
+    if device is None:
+        from fitmirror.config import torch_device
+
+        device = torch_device()
+    its = [it if isinstance(it, OutfitItem) else OutfitItem(*it) for it in items]
+    if not its:
+        raise InputError("nothing to dress: the outfit has no items")
+    t0 = time.perf_counter()
+    a = analyse_body(body_rest_vertices, body_faces)
+    if len(anny_parts()) != len(a.vertices):
+        raise InputError("body is not an anny-topology mesh")
+    collider = BodyCollider(a.vertices, a.faces, device=device)
+    bind_cols = _bind_colliders(a, device)
+    state = LayerState.empty(a)
+    order = sorted(range(len(its)), key=lambda i: LAYER[its[i].product.category])
+    meshes, fits, stats, binds = [], [], [], []
+    for i in order:
+        it = its[i]
+        g = cut_garment(a, it.product, it.size, it.color, state)
+        st = drape(g, collider, substeps=drape_substeps, device=device)
+        b = _bind(a, g, bind_cols)
+        si, sw = _skin_from_binding(a, b)
+        tex = (textures or {}).get(it.product.id)
+        if tex is None:
+            tex = product_texture(it.product, g.color, texture_px)
+        fit = summarise(g)
+        meshes.append(
+            GarmentMesh(
+                name=f"garment:{it.product.id}:{g.size}",
+                vertices=g.vertices,
+                faces=g.faces,
+                colors=_vertex_colors(tex, g.uvs),
+                uvs=g.uvs,
+                texture=tex,
+                fit_colors=vertex_fit_colors(g, g.vertex_ease_cm),
+                product_id=it.product.id,
+                size=g.size,
+                color=g.color,
+                layer=g.layer,
+                skin_indices=si,
+                skin_weights=sw,
+            )
+        )
+        fits.append(fit)
+        stats.append(st)
+        binds.append(b)
+    return DressedOutfit(meshes, fits, stats, a, time.perf_counter() - t0, binds)
+
+
+@dataclass
+class SizeComparison:
+    """Two sizes of one product on the same body; `right` is shifted by `offset_x_m` so both fit one view."""
+
+    left: DressedOutfit
+    right: DressedOutfit
+    offset_x_m: float
+
+    def meshes(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """(name, vertices, faces) of both bodies and garments, the right-hand set shifted in x."""
+        sh = np.array([self.offset_x_m, 0, 0], np.float32)
+        out = [("body:left", self.left.body.vertices, self.left.body.faces)]
+        out += [(m.name + ":left", m.vertices, m.faces) for m in self.left.meshes]
+        out += [("body:right", self.right.body.vertices + sh, self.right.body.faces)]
+        out += [(m.name + ":right", m.vertices + sh, m.faces) for m in self.right.meshes]
+        return out
+
+    def text(self, lang: str = "en") -> str:
+        return f"{self.left.fit_text(lang)} | {self.right.fit_text(lang)}"
+
+
+def compare_sizes(
+    body_rest_vertices: np.ndarray,
+    body_faces: np.ndarray,
+    product: Product,
+    size_a: str,
+    size_b: str,
+    color: str | None = None,
+    *,
+    offset_x_m: float = 0.9,
+    **kw,
+) -> SizeComparison:
+    left = dress(body_rest_vertices, body_faces, [OutfitItem(product, size_a, color)], **kw)
+    right = dress(body_rest_vertices, body_faces, [OutfitItem(product, size_b, color)], **kw)
+    return SizeComparison(left, right, offset_x_m)

@@ -1,0 +1,142 @@
+"""Garments cut from size charts, draped on two anny bodies: penetration, grading, layering, posing, fit text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from avatar.garments import OutfitItem, compare_sizes, dress
+from avatar.garments.anatomy import analyse_body, anny_body, hull_perimeter
+from avatar.garments.build import LayerState, cut_garment
+from avatar.garments.preview import render_meshes
+from fitmirror.catalog import CATEGORIES
+from fitmirror.demo_catalog import demo_product, demo_products
+
+SKIN = np.array([0.86, 0.70, 0.60], np.float32)
+BODIES = {"man_slim": {"gender": 0.0, "weight": 0.3, "height": 0.6}, "woman_full": {"gender": 1.0, "weight": 0.85}}
+
+
+@pytest.fixture(scope="session")
+def bodies():
+    return {k: anny_body(**ph) for k, ph in BODIES.items()}
+
+
+def _one_per_category():
+    seen, out = set(), []
+    for p in demo_products():
+        if p.category not in seen:
+            seen.add(p.category)
+            out.append(p)
+    return out
+
+
+def _mesh_girth_cm(verts: np.ndarray, y: float) -> float:
+    sl = np.abs(verts[:, 1] - y) < 0.012
+    return hull_perimeter(verts[sl][:, [0, 2]]) * 100
+
+
+@pytest.mark.parametrize("product", _one_per_category(), ids=lambda p: p.category)
+def test_two_sizes_on_two_bodies(product, bodies, artifacts):
+    pics = []
+    for body_name, (v, f) in bodies.items():
+        a = analyse_body(v, f)
+        outfits = {}
+        for size in ("S", "XL"):
+            o = dress(v, f, [OutfitItem(product, size)])
+            st = o.drape_stats[0]
+            assert st.inside_fraction < 0.01, (body_name, size, st)
+            fit = o.fits[0]
+            text = fit.text("en")
+            assert text.startswith(f"{size}: ") and any(r in text for r in ("chest", "waist", "hips"))
+            assert o.fits[0].text("zh").startswith(f"{size}码：")
+            outfits[size] = o
+            pics.append((v, f, o))
+        small, large = outfits["S"].fits[0], outfits["XL"].fits[0]
+        for r in small.regions:
+            if r.region in ("chest", "waist", "hips", "thigh"):
+                assert large.ease(r.region) >= r.ease_cm, (body_name, r)
+        # The draped mesh itself is larger in the larger size (tape measure around the garment).
+        y = a.chest_y if product.category not in ("skirt", "trousers", "jeans", "shorts") else a.hip_y
+        gs = _mesh_girth_cm(outfits["S"].meshes[0].vertices, y)
+        gl = _mesh_girth_cm(outfits["XL"].meshes[0].vertices, y)
+        assert gl >= gs - 0.5, (body_name, gs, gl)
+    img = np.concatenate(
+        [
+            render_meshes([(v, f, SKIN)] + [(m.vertices, m.faces, m.colors) for m in o.meshes], (200, 360))
+            for v, f, o in pics
+        ],
+        1,
+    )
+    Image.fromarray(img).save(artifacts / f"garments_{product.category}.png")
+
+
+def test_every_category_is_covered():
+    assert {p.category for p in _one_per_category()} == set(CATEGORIES)
+
+
+def test_layers_do_not_interpenetrate(bodies, artifacts):
+    v, f = bodies["woman_full"]
+    a = analyse_body(v, f)
+    st = LayerState.empty(a)
+    shirt = cut_garment(a, demo_product("shirt-oxford"), "M", None, st)
+    jacket = cut_garment(a, demo_product("jacket-suit"), "M", None, st)
+    common, si, ji = np.intersect1d(shirt.body_index, jacket.body_index, return_indices=True)
+    common_ok = common >= 0
+    d_shirt = np.linalg.norm(shirt.vertices[si] - v[common], axis=1)[common_ok]
+    d_jacket = np.linalg.norm(jacket.vertices[ji] - v[common], axis=1)[common_ok]
+    assert len(d_shirt) > 500
+    assert (d_jacket > d_shirt).mean() > 0.99
+
+    o = dress(
+        v,
+        f,
+        [(demo_product("jacket-suit"), "M"), (demo_product("skirt-check"), "M"), (demo_product("shirt-oxford"), "M")],
+    )
+    assert [m.product_id for m in o.meshes] == ["skirt-check", "shirt-oxford", "jacket-suit"]  # inside-out
+    assert all(s.inside_fraction < 0.01 for s in o.drape_stats)
+    fit = render_meshes([(v, f, SKIN)] + [(m.vertices, m.faces, m.fit_colors) for m in o.meshes], (260, 460))
+    tex = render_meshes([(v, f, SKIN)] + [(m.vertices, m.faces, m.colors) for m in o.meshes], (260, 460))
+    Image.fromarray(np.concatenate([tex, fit], 1)).save(artifacts / "garments_layered_fitmap.png")
+
+
+def test_pose_follows_the_body(bodies):
+    v, f = bodies["man_slim"]
+    o = dress(v, f, [(demo_product("tee-classic"), "M"), (demo_product("jeans-straight"), "M")])
+    for m, p in zip(o.meshes, o.pose(v), strict=True):
+        np.testing.assert_allclose(p.vertices, m.vertices, atol=1e-4)
+    th = np.deg2rad(35)
+    rot = np.array([[np.cos(th), 0, np.sin(th)], [0, 1, 0], [-np.sin(th), 0, np.cos(th)]], np.float32)
+    moved = v @ rot.T + np.array([0.3, 0.1, -0.2], np.float32)
+    for m, p in zip(o.meshes, o.pose(moved), strict=True):
+        want = m.vertices @ rot.T + np.array([0.3, 0.1, -0.2], np.float32)
+        np.testing.assert_allclose(p.vertices, want, atol=1e-3)
+    # Identity bone transforms leave the rest garments where they are.
+    eye = np.tile(np.eye(4, dtype=np.float32), (104, 1, 1))
+    for m, p in zip(o.meshes, o.pose_bones(eye), strict=True):
+        np.testing.assert_allclose(p.vertices, m.vertices, atol=1e-4)
+
+
+def test_tight_and_loose_read_correctly(bodies):
+    v, f = bodies["woman_full"]
+    jeans = demo_product("jeans-skinny")
+    tight = dress(v, f, [(jeans, "XS")]).fits[0]
+    loose = dress(v, f, [(jeans, "XXL")]).fits[0]
+    assert tight.ease("hips") < loose.ease("hips")
+    assert "tight" in tight.text() and tight.overall == "tight"
+    assert loose.overall in ("loose", "good")
+
+
+def test_size_comparison_side_by_side(bodies, artifacts):
+    v, f = bodies["man_slim"]
+    c = compare_sizes(v, f, demo_product("sweater-merino"), "S", "XXL")
+    assert c.left.fits[0].ease("chest") < c.right.fits[0].ease("chest")
+    ms = c.meshes()
+    assert len(ms) == 4
+    left_x = ms[1][1][:, 0].mean()
+    right_x = ms[3][1][:, 0].mean()
+    assert right_x - left_x == pytest.approx(c.offset_x_m, abs=0.05)
+    img = render_meshes(
+        [(mv, mf, SKIN if n.startswith("body") else np.array([0.5, 0.5, 0.55])) for n, mv, mf in ms], (480, 360)
+    )
+    Image.fromarray(img).save(artifacts / "garments_size_comparison.png")
