@@ -133,11 +133,13 @@ class CameraRig:
 
 @dataclass(frozen=True)
 class PinholeCamera:
-    """Webcam intrinsics in OpenCV convention (pixels, x right, y down, pixel centres at integers).
+    """Webcam intrinsics in pixels, continuous coordinates: x right, y down, pixel i covers [i, i+1) (as MediaPipe
+    landmarks times the image size; OpenCV calibrations use integer pixel centres: add 0.5 to their cx, cy).
 
     The AR world is the webcam's camera frame in OpenGL convention (x right, y up, looking down -z): a point
-    (X, Y, Z) in OpenCV camera coordinates is (X, -Y, -Z) there (see `cv_to_gl_points`), so an avatar fitted in
-    camera space is drawn where the person is."""
+    (X, Y, Z) in OpenCV camera coordinates (z forward, y down) is (X, -Y, -Z) there (see `cv_to_gl_points`), so an
+    avatar fitted in camera space is drawn where the person is. Same convention as `avatar.types.PinholeCamera`:
+    u = cx + fx * x / -z, v = cy - fy * y / -z for an OpenGL camera-frame point (x, y, z)."""
 
     fx: float
     fy: float
@@ -152,16 +154,23 @@ class PinholeCamera:
     def from_fov(cls, width: int, height: int, fov_x_deg: float = 60.0) -> PinholeCamera:
         """A typical webcam when intrinsics are unknown (about 60 degrees horizontal FOV)."""
         f = width / 2 / math.tan(math.radians(fov_x_deg) / 2)
-        return cls(f, f, (width - 1) / 2, (height - 1) / 2, width, height)
+        return cls(f, f, width / 2, height / 2, width, height)
+
+    @classmethod
+    def like(cls, cam) -> PinholeCamera:
+        """From any object with fx, fy, cx, cy, width, height (e.g. `avatar.types.PinholeCamera`)."""
+        if isinstance(cam, cls):
+            return cam
+        return cls(float(cam.fx), float(cam.fy), float(cam.cx), float(cam.cy), int(cam.width), int(cam.height))
 
     @property
     def K(self) -> np.ndarray:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], np.float32)
 
     def projection(self) -> np.ndarray:
-        """OpenGL projection that lands OpenCV pixel (u, v) on the same image pixel (row v from the top)."""
+        """OpenGL projection that lands pixel coordinate (u, v) on image column u, row v (from the top)."""
         w, h, n, f = self.width, self.height, self.near, self.far
-        cx, cy = self.cx + 0.5, self.cy + 0.5  # OpenCV centres at integers, GL at +0.5
+        cx, cy = self.cx, self.cy
         m = np.zeros((4, 4), np.float32)
         m[0, 0], m[0, 2] = 2 * self.fx / w, 1 - 2 * cx / w
         m[1, 1], m[1, 2] = 2 * self.fy / h, 2 * cy / h - 1
@@ -173,7 +182,7 @@ class PinholeCamera:
         return Camera(np.eye(4, dtype=np.float32), self.projection(), self.width, self.height, "webcam")
 
     def project_cv(self, points_cv: np.ndarray) -> np.ndarray:
-        """OpenCV camera-space points (N,3), z forward -> OpenCV pixels (N,2)."""
+        """OpenCV camera-space points (N,3), z forward -> pixel coordinates (N,2)."""
         p = np.asarray(points_cv, np.float64)
         return np.stack([self.fx * p[:, 0] / p[:, 2] + self.cx, self.fy * p[:, 1] / p[:, 2] + self.cy], -1)
 

@@ -117,7 +117,6 @@ class _GpuMesh:
     n_verts: int
     faces_ref: np.ndarray
     vao: object
-    vao_ids: object
     buffers: dict
     refs: dict
     texture: object | None = None
@@ -182,6 +181,7 @@ class Renderer:
         self._meshes: dict[str, _GpuMesh] = {}
         self._normals: dict[str, _NormalCache] = {}
         self._fbos: dict[tuple, object] = {}
+        self._id_mesh: tuple | None = None
         self.renderer_string = f"{self.ctx.info['GL_RENDERER']} / {self.ctx.info['GL_VERSION']}"
 
     # -- resources ----------------------------------------------------------------------------------------
@@ -195,6 +195,9 @@ class Renderer:
         for gm in self._meshes.values():
             self._release_mesh(gm)
         self._meshes.clear()
+        if self._id_mesh is not None:
+            for o in self._id_mesh[2:]:
+                o.release()
         self.ctx.release()
 
     def __enter__(self) -> Renderer:
@@ -223,7 +226,6 @@ class Renderer:
 
     def _release_mesh(self, gm: _GpuMesh) -> None:
         gm.vao.release()
-        gm.vao_ids.release()
         for b in gm.buffers.values():
             b.release()
         if gm.texture is not None:
@@ -261,10 +263,7 @@ class Renderer:
                 index_buffer=bufs["idx"],
                 index_element_size=4,
             )
-            vao_ids = ctx.vertex_array(
-                self.id_prog, [(bufs["pos"], "3f", "in_pos")], index_buffer=bufs["idx"], index_element_size=4
-            )
-            gm = self._meshes[mesh.name] = _GpuMesh(n, mesh.faces, vao, vao_ids, bufs, {})
+            gm = self._meshes[mesh.name] = _GpuMesh(n, mesh.faces, vao, bufs, {})
         else:
             gm.buffers["pos"].write(v.tobytes())
             gm.buffers["nrm"].write(nrm.tobytes())
@@ -409,7 +408,7 @@ class Renderer:
         self,
         frame_rgb: np.ndarray,
         scene: Scene,
-        camera: PinholeCamera,
+        camera: PinholeCamera,  # or anything with fx, fy, cx, cy, width, height
         person_mask: np.ndarray | None = None,
         occluder_mask: np.ndarray | None = None,
         feather_px: int = 1,
@@ -429,6 +428,7 @@ class Renderer:
         if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or frame_rgb.dtype != np.uint8:
             raise InputError("frame_rgb must be HxWx3 uint8")
         h, w = frame_rgb.shape[:2]
+        camera = PinholeCamera.like(camera)
         if (camera.width, camera.height) != (w, h):
             raise InputError(f"camera is {camera.width}x{camera.height}, frame is {w}x{h}")
         for name, m in (("person_mask", person_mask), ("occluder_mask", occluder_mask)):
@@ -474,10 +474,22 @@ class Renderer:
 
     # -- visibility pass for the differentiable path --------------------------------------------------------
     def triangle_ids(self, vertices: np.ndarray, faces: np.ndarray, camera: Camera) -> np.ndarray:
-        """(H,W) int32 triangle index per pixel (-1 = background), row 0 at the top; depth-tested."""
+        """(H,W) int32 triangle index per pixel (-1 = background), row 0 at the top; depth-tested.
+        Buffers are kept between calls while the faces stay equal (fitting loops re-send the same topology)."""
         self._check_thread()
-        mesh = Mesh("__ids__", np.ascontiguousarray(vertices, np.float32), faces)
-        gm = self._upload(mesh)
+        v = np.ascontiguousarray(vertices, np.float32)
+        idm = self._id_mesh
+        if idm is None or idm[0].shape != faces.shape or len(v) != idm[1] or not np.array_equal(idm[0], faces):
+            if idm is not None:
+                for o in idm[2:]:
+                    o.release()
+            f = np.array(faces, np.int32)  # own copy: the caller may reuse its array
+            vbo = self.ctx.buffer(v.tobytes())
+            ibo = self.ctx.buffer(f.tobytes())
+            vao = self.ctx.vertex_array(self.id_prog, [(vbo, "3f", "in_pos")], index_buffer=ibo, index_element_size=4)
+            idm = self._id_mesh = (f, len(v), vao, vbo, ibo)
+        else:
+            idm[3].write(v.tobytes())
         w, h = camera.width, camera.height
         fbo = self._fbo(w, h, "ids")
         fbo.use()
@@ -485,7 +497,7 @@ class Renderer:
         fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         mvp = (_FLIP_Y @ camera.proj @ camera.view).astype(np.float32)
         self.id_prog["mvp"].write(mvp.T.tobytes())
-        gm.vao_ids.render(self._mgl.TRIANGLES)
+        idm[2].render(self._mgl.TRIANGLES)
         out = np.empty((h, w), np.float32)
         fbo.read_into(out, viewport=(0, 0, w, h), components=1, dtype="f4", alignment=1)
         return out.astype(np.int32) - 1
