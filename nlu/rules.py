@@ -842,3 +842,14 @@ def _to_metric(name: str, num: float, unit: str, lang: str) -> float | None:
 
 def _emit(sc: _Scanner, add: Any, pos: int, name: str, value: float) -> None:
     add(pos, {"type": "set_measurement", "name": name, "value": round(value, 1)})
+
+
+def warm_up() -> None:
+    """Compile the patterns once (about 0.1 s) so the first real command is as fast as the rest."""
+    for s in (
+        "show me the blue dress in size M, turn around",
+        "换成红色，大一码",
+        "I'm 170 cm and 60 kg",
+        "compare M and L",
+    ):
+        parse_rules(s)

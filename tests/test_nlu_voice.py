@@ -1,0 +1,58 @@
+"""Voice: espeak-ng speech is cut into utterances by the VAD, transcribed by whisper and parsed into actions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlu import cli
+from nlu.voice import SAMPLE_RATE, VoiceSegmenter, espeak_available, synthesize, to_simplified, write_wav
+
+pytestmark = pytest.mark.skipif(not espeak_available(), reason="espeak-ng generates the test speech")
+
+
+def test_vad_cuts_two_utterances() -> None:
+    a = synthesize("show me the blue dress in size medium")
+    b = synthesize("turn around")
+    sil = np.zeros(SAMPLE_RATE, np.float32)
+    stream = np.concatenate([sil, a, sil, b, sil])
+    pcm = (stream * 32767).astype(np.int16)
+    seg = VoiceSegmenter()
+    utts = []
+    for i in range(0, len(pcm), 960):  # 60 ms chunks, as the server feeds them
+        utts += seg.feed(pcm[i : i + 960])
+    utts += seg.flush()
+    assert len(utts) == 2
+    first, second = utts
+    assert first.start_s == pytest.approx(1.0, abs=0.35)
+    assert first.duration_s == pytest.approx(len(a) / SAMPLE_RATE, abs=0.6)
+    assert second.start_s > first.end_s
+    assert second.duration_s < first.duration_s
+
+
+def test_vad_bounds_long_speech() -> None:
+    speech = np.concatenate([synthesize("show me the blue dress in size medium please and then turn around")] * 4)
+    seg = VoiceSegmenter(max_utterance_s=3.0)
+    utts = seg.feed(speech) + seg.flush()
+    assert utts and all(u.duration_s <= 3.3 for u in utts)
+    assert any(u.forced_cut for u in utts)
+
+
+@pytest.mark.slow
+def test_spoken_command_to_actions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wav = tmp_path / "cmd.wav"
+    write_wav(wav, np.concatenate([np.zeros(8000, np.float32), synthesize("show me the blue dress in size medium")]))
+    assert cli.main(["--audio", str(wav), "--lang", "en", "--backend", "rules", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "blue dress" in out["transcript"]["text"].lower()
+    assert out["actions"] == [
+        {"type": "select", "category": "dress", "color": "blue"},
+        {"type": "set_size", "size": "M"},
+    ]
+
+
+def test_traditional_to_simplified() -> None:
+    assert to_simplified("連衣裙 轉過身來") == "连衣裙 转过身来"
