@@ -379,6 +379,67 @@ def test_desktop_reconnects_after_the_session_drops(server, browser):
         p.close()
 
 
+class ServerProcess:
+    """`python -m fitmirror.cli serve` in a child process, so a test can kill it like a crash or a cut cable."""
+
+    def __init__(self, port: int) -> None:
+        import os
+        import sys
+
+        env = {**os.environ, "FITMIRROR_ICE_LOOPBACK": "1", "FITMIRROR_PORT": str(port), "FITMIRROR_HOST": "127.0.0.1"}
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fitmirror.cli", "serve"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.2)
+        self.kill()
+        raise AssertionError("server did not start listening within 30 s")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def test_desktop_rides_out_a_server_crash(browser, artifacts):
+    """The server process dies (every connection drops, the port refuses) and a new one starts on the same port:
+    the page says so, backs off, and reconnects by itself."""
+    _require_server()
+    port = _free_port()
+    srv = ServerProcess(port)
+    p = Page(browser)
+    back = None
+    try:
+        p.page.goto(srv.url + "/")
+        _connected_with_video(p, "desktop before the crash")
+        srv.kill()
+        p.wait("() => document.getElementById('status').dataset.state === 'unreachable'", 15, "unreachable")
+        assert "cannot be reached" in p.page.inner_text("#status")
+        p.page.screenshot(path=str(artifacts / "web_desktop_reconnecting.png"))
+        t0 = time.monotonic()
+        back = ServerProcess(port)
+        p.wait("() => window.fitmirror.conn.state === 'connected'", 25, "reconnected after the server came back")
+        p.wait("() => document.getElementById('remote').videoWidth > 0", 10, "video after the restart")
+        print(f"reconnected {time.monotonic() - t0:.1f} s after the new server process was started")
+    finally:
+        p.close()
+        if srv.proc.poll() is None:
+            srv.kill()
+        if back is not None:
+            back.kill()
+
+
 # --- kiosk -----------------------------------------------------------------------------------------------
 
 
@@ -548,6 +609,12 @@ def test_xr_stereo_per_eye_with_iwer(server, browser, artifacts):
         picked = _xr_select(p, "() => window.fitmirror.buttons.findIndex(b => b.action.view === 'back')")
         assert picked["hit"] == picked["want"], picked
         p.wait("() => window.fitmirror.conn.lastState.view === 'back'", 10, "view 'back' picked with the ray")
+        # squeeze is push-to-talk in VR
+        assert p.js("() => window.fitmirror.stream.getAudioTracks()[0].enabled") is False
+        p.js("() => window.fitmirror.xrDevice.controllers.right.updateButtonValue('squeeze', 1)")
+        p.wait("() => window.fitmirror.stream.getAudioTracks()[0].enabled === true", 5, "squeeze -> microphone on")
+        p.js("() => window.fitmirror.xrDevice.controllers.right.updateButtonValue('squeeze', 0)")
+        p.wait("() => window.fitmirror.stream.getAudioTracks()[0].enabled === false", 5, "release -> microphone off")
         # typed command while in VR
         _typed_command(p)
         print("xr probe:", json.dumps(probe)[:400])
