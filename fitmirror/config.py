@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     )
     uplink_max_bitrate_kbps: int = Field(2500, description="Cap on the browser's webcam bitrate (x-google-max-bitrate).")
     audio_buffer_s: float = Field(10.0, description="Seconds of 16 kHz mono audio kept per session for voice.")
+    jitter_buffer_marker: bool = Field(
+        True, description="Release received video frames on the RTP marker bit (saves ~33 ms per hop; aiortc patch)."
+    )
 
     # --- render --------------------------------------------------------------------------------------
     render_backend: Literal["moderngl", "nvdiffrast", "pytorch3d"] = Field(
@@ -93,6 +96,9 @@ class Settings(BaseSettings):
     # --- catalogue and sizing ------------------------------------------------------------------------
     catalog_db_url: str = Field("", description="SQLAlchemy URL; default sqlite in cache_dir.")
     size_model_dir: Path | None = Field(None, description="Trained fit model; default cache_dir/size-model.")
+    size_train_data: Path | None = Field(
+        None, description="RentTheRunway-format parquet the set-up trains the fit model on; default ../shared/data."
+    )
 
     # --- derived paths -------------------------------------------------------------------------------
     @property

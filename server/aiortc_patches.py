@@ -6,6 +6,9 @@
   swaps in h264_nvenc when a GPU encoder is usable.
 - bitrate bounds: aiortc keeps them as module constants (VP8 max 1.5 Mbit/s, H.264 3 Mbit/s).
 - newest frame: `RemoteStreamTrack` keeps an unbounded asyncio.Queue; `drain_newest` empties it to the last frame.
+- jitter buffer: aiortc releases video frame N only when the first packet of frame N+1 arrives (one frame, ~33 ms,
+  of added latency per hop); with the marker patch a frame is released as soon as its last packet (RTP marker bit)
+  has arrived with no gap before it.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import aioice.ice
 import av
 from aiortc.codecs import h264 as aiortc_h264
 from aiortc.codecs import vpx as aiortc_vpx
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 
 log = logging.getLogger("fitmirror.server.patches")
 
 _ORIG_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
 _ORIG_H264_AV = aiortc_h264.av
 _ORIG_BITRATES = {m: (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) for m in (aiortc_h264, aiortc_vpx)}
+_ORIG_REMOVE_FRAME = JitterBuffer._remove_frame
 applied: dict[str, Any] = {}
 
 NVENC_OPTIONS = {"preset": "p1", "tune": "ull", "zerolatency": "1", "delay": "0", "rc": "cbr"}
@@ -97,8 +102,40 @@ def set_bitrate_bounds(max_bps: int, min_bps: int | None = None) -> None:
     applied["bitrate"] = (min_bps, max_bps)
 
 
+def _remove_frame_on_marker(self: JitterBuffer, sequence_number: int) -> JitterFrame | None:
+    """Video: emit the oldest frame once its packets are contiguous from the buffer origin and either its
+    marker packet is in (new) or a packet of the next frame arrived (aiortc's rule). Audio: unchanged."""
+    if not self._is_video or self._prefetch:
+        return _ORIG_REMOVE_FRAME(self, sequence_number)
+    packets: list[Any] = []
+    timestamp = None
+    for count in range(self._capacity):
+        packet = self._packets[(self._origin + count) % self._capacity]
+        if packet is None:
+            return None
+        if timestamp is None:
+            timestamp = packet.timestamp
+        elif packet.timestamp != timestamp:
+            self.remove(count)
+            return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+        packets.append(packet)
+        if packet.marker:
+            self.remove(count + 1)
+            return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+    return None
+
+
+def enable_jitter_marker(enabled: bool = True) -> None:
+    JitterBuffer._remove_frame = _remove_frame_on_marker if enabled else _ORIG_REMOVE_FRAME  # type: ignore[method-assign]
+    if enabled:
+        applied["jitter_marker"] = True
+    else:
+        applied.pop("jitter_marker", None)
+
+
 def restore_all() -> None:
     """Undo every patch (tests)."""
+    JitterBuffer._remove_frame = _ORIG_REMOVE_FRAME  # type: ignore[method-assign]
     aioice.ice.get_host_addresses = _ORIG_GET_HOST_ADDRESSES
     aiortc_h264.av = _ORIG_H264_AV
     for mod, (lo, default, hi) in _ORIG_BITRATES.items():
@@ -119,6 +156,7 @@ def apply_settings(settings: Any) -> dict[str, Any]:
         use_nvenc = ok
     configure_h264(settings.h264_preset, use_nvenc)
     set_bitrate_bounds(settings.max_bitrate_bps, settings.min_bitrate_bps)
+    enable_jitter_marker(bool(settings.jitter_buffer_marker))
     return dict(applied)
 
 

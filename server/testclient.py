@@ -22,6 +22,7 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from server.aiortc_patches import drain_newest
 from server.stamp import read_stamp, write_stamp
 
 CLOCK = 90_000
@@ -37,7 +38,13 @@ class StampedCamera(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, size: tuple[int, int] = (640, 480), fps: int = 30, mode: str = "counter") -> None:
+    def __init__(
+        self,
+        size: tuple[int, int] = (640, 480),
+        fps: int = 30,
+        mode: str = "counter",
+        background: np.ndarray | None = None,
+    ) -> None:
         super().__init__()
         self.size, self.fps, self.mode = size, fps, mode
         self.count = 0
@@ -48,6 +55,9 @@ class StampedCamera(MediaStreamTrack):
         w, h = size
         yy, xx = np.mgrid[0:h, 0:w]
         self._base = np.stack([(xx * 255 // w), (yy * 255 // h), np.full_like(xx, 96)], -1).astype(np.uint8)
+        self._moving_box = background is None
+        if background is not None:  # e.g. a person photo (HxWx3 RGB, already `size`) for the avatar pipeline
+            self._base = np.ascontiguousarray(background[:h, :w])
 
     def stall(self, on: bool) -> None:
         if on:
@@ -69,8 +79,9 @@ class StampedCamera(MediaStreamTrack):
             self._t0 -= delay  # fell behind (stall): restart the clock rather than burst
         img = self._base.copy()
         w, h = self.size
-        x = int((math.sin(self.count / 15) * 0.4 + 0.5) * (w - 80))
-        img[h // 2 - 40 : h // 2 + 40, x : x + 80] = (230, 60, 60)
+        if self._moving_box:
+            x = int((math.sin(self.count / 15) * 0.4 + 0.5) * (w - 80))
+            img[h // 2 - 40 : h // 2 + 40, x : x + 80] = (230, 60, 60)
         value = self.count if self.mode == "counter" else now_ms32()
         write_stamp(img, value)
         self.sent_at[value] = time.monotonic()
@@ -162,7 +173,9 @@ class Client:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            rec.frames += 1
+            # like a browser, show the newest decoded frame: a backlog would measure this client, not the server
+            frame, skipped, _ended = drain_newest(track, frame)
+            rec.frames += 1 + skipped
             rec.sizes.add((frame.width, frame.height))
             if self.decode_images:
                 img = frame.to_ndarray(format="rgb24")

@@ -100,3 +100,49 @@ def test_answer_munging_sets_uplink_bitrate_hints():
     assert "a=fmtp:99 packetization-mode=1;x-google-min-bitrate=1500" in out
     assert "a=fmtp:111 minptime=10\r\n" in out
     assert munge_answer(sdp, 0, 0) == sdp
+
+
+def _packets(frames: list[int], per_frame: int = 3, start_seq: int = 1000):
+    """RTP packets for frames (timestamps), `per_frame` packets each, marker on each frame's last packet."""
+    from aiortc.rtp import RtpPacket
+
+    out, seq = [], start_seq
+    for ts in frames:
+        for k in range(per_frame):
+            p = RtpPacket(payload_type=96, sequence_number=seq & 0xFFFF, timestamp=ts, marker=int(k == per_frame - 1))
+            p._data = bytes([ts % 256, k])
+            out.append(p)
+            seq += 1
+    return out
+
+
+def test_jitter_marker_releases_frames_without_waiting_for_the_next_one():
+    from aiortc.jitterbuffer import JitterBuffer
+
+    pkts = _packets([3000, 6000, 9000])
+    stock = JitterBuffer(capacity=128, is_video=True)
+    got_stock = [stock.add(p)[1] for p in pkts[:3]]
+    assert got_stock == [None, None, None], "stock aiortc holds frame 1 until frame 2 starts"
+    try:
+        patches.enable_jitter_marker(True)
+        jb = JitterBuffer(capacity=128, is_video=True)
+        got = [jb.add(p)[1] for p in pkts]
+        frames = [(f.timestamp, f.data) for f in got if f is not None]
+        assert frames == [(ts, bytes([ts % 256, 0, ts % 256, 1, ts % 256, 2])) for ts in (3000, 6000, 9000)]
+        assert got[2] is not None, "frame 1 must come out with its marker packet"
+
+        # loss and reordering: a frame is released only when complete and contiguous, in order
+        jb = JitterBuffer(capacity=128, is_video=True)
+        a, b, c, d, e, f = _packets([3000, 6000])
+        assert jb.add(a)[1] is None
+        assert jb.add(c)[1] is None, "marker arrived but packet b is missing: wait (NACK will fetch it)"
+        assert jb.add(d)[1] is None
+        out = jb.add(b)[1]
+        assert out is not None and out.timestamp == 3000 and out.data == bytes([184, 0, 184, 1, 184, 2])
+        assert jb.add(f)[1] is None and jb.add(e)[1].timestamp == 6000
+
+        # audio buffers keep aiortc's prefetch behaviour
+        audio = JitterBuffer(capacity=16, prefetch=4)
+        assert [audio.add(p)[1] for p in _packets([1, 2], per_frame=1)] == [None, None]
+    finally:
+        patches.restore_all()
