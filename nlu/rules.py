@@ -23,8 +23,8 @@ from nlu.schema import ActionAdapter
 # ------------------------------------------------------------------------------------------------ vocabularies
 # (regex, value) lists; longer phrases first. English patterns are matched on word boundaries.
 EN_CATEGORY = [
-    (r"t[- ]?shirts?|tees?|tee shirts?", "tshirt"),
-    (r"blouses?", "blouse"),
+    (r"t[- ]?shirts?|tees?|tee shirts?|tank ?tops?", "tshirt"),
+    (r"blouses?|tops", "blouse"),
     (r"shirts?|button[- ]downs?", "shirt"),
     (r"sweaters?|jumpers?|hoodies?|pullovers?|cardigans?|sweatshirts?", "sweater"),
     (r"jackets?|blazers?|bombers?", "jacket"),
