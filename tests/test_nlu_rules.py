@@ -105,3 +105,22 @@ def test_schema_roundtrip() -> None:
     assert key_view(cmd.actions) == key_view(r.actions)
     schema = llm_json_schema()
     assert schema["properties"]["actions"]["items"]["anyOf"]
+
+
+def test_labelled_set_rules_accuracy() -> None:
+    """The rules answer the common commands of the labelled set (free-form ones are left to the LLM)."""
+    import json
+
+    from fitmirror.config import REPO_ROOT
+    from nlu.schema import ActionAdapter
+
+    rows = [json.loads(x) for x in (REPO_ROOT / "tests/data/nlu_commands.jsonl").read_text().splitlines() if x]
+    assert len(rows) >= 200 and {r["lang"] for r in rows} == {"en", "zh"}
+    assert sum("multi" in r["tags"] for r in rows) >= 20 and sum("context" in r["tags"] for r in rows) >= 15
+    common = [r for r in rows if "llm" not in r["tags"]]
+    ok = 0
+    for r in common:
+        ctx = ParseContext(**r["context"]) if r.get("context") else ParseContext(lang=r["lang"])
+        got = parse(r["text"], ctx, backend="rules").actions
+        ok += key_view(got) == key_view([ActionAdapter.validate_python(a) for a in r["actions"]])
+    assert ok / len(common) >= 0.95
