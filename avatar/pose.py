@@ -153,9 +153,9 @@ class PoseSolver:
         self.gn_steps = gn_steps
         s = get_settings().pose_smoothing if smoothing is None else smoothing
         self.smoothing = float(np.clip(s, 0.0, 1.0))
-        min_cut = 0.4 + (1.0 - self.smoothing) * 4.0
-        self.f_world = OneEuroFilter(min_cut, beta=4.0)  # metres
-        self.f_px = OneEuroFilter(min_cut, beta=0.02)  # pixels
+        min_cut = 0.3 + (1.0 - self.smoothing) * 1.4  # Hz: 1.0 at the default smoothing 0.5
+        self.f_world = OneEuroFilter(min_cut, beta=2.0)  # metres
+        self.f_px = OneEuroFilter(min_cut, beta=0.01)  # pixels
         self.f_vis = OneEuroFilter(2.0, 0.0)
         self.rest_lm = self.body.landmarks(self.rest.vertices)  # body frame
         bi = self.body.bone_index

@@ -147,7 +147,7 @@ class BodyShape:
     """A person's body shape: anny phenotype parameters (each in [0, 1]; anny convention: gender 0 = male, 1 = female) plus,
     when computed, the rest mesh in the body frame and its measurements."""
 
-    phenotype: dict[str, float]  # gender 0 = male, 1 = female (anny); age 0.5 ~ 25 y, 1 ~ 90 y
+    phenotype: dict[str, float]  # gender 0 = male, 1 = female; age 2/3 = young adult, 1 = old (anny)
     rest_vertices: np.ndarray | None = None  # (N, 3) float32, body frame
     measurements: Measurements | None = None
     source: str = "default"  # "default", "measurements", "photo", "live"

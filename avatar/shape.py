@@ -1,0 +1,471 @@
+"""Body shape: (a) from typed measurements, (b) from a photo plus the person's height, (c) refined from live frames.
+
+(a) Gauss-Newton on anny's six phenotype parameters, with a finite-difference Jacobian from one batched anny
+call per iteration (7 rest meshes), so the tape-measured height, mass (mesh volume x density) and girths of the
+model match the targets. Girths the user did not type are estimated from height and weight by a linear
+regression fitted on ANSUR II (its residual spread is the stated uncertainty) and enter the fit with that
+lower weight. Plausibility is checked against ANSUR II's observed ranges (with a margin: soldiers are a
+narrower population than shoppers).
+
+(b) Silhouette widths: the person's segmentation mask is cut at the rows where the posed model's chest, waist
+and hips project; the ratio of the person's width to the model's projected width there rescales the model's
+girths, and (a) is solved again with those as soft targets (two rounds). No differentiable rasteriser is used:
+render/diff.py did not exist when this was written; a row-width match on the mask is what is used instead.
+Clothing widens the silhouette, so girths from clothed photos are biased upwards (stated in the uncertainty).
+
+(c) `LiveShapeEstimator` accumulates per-frame width ratios over the first seconds and solves once from their
+medians, so one bad frame does not decide the shape."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from avatar.body import (
+    CHEST_HEIGHT_FRAC,
+    HIPS_HEIGHT_FRAC,
+    WAIST_HEIGHT_FRAC,
+    BodyModel,
+    get_body_model,
+    measure_mesh,
+)
+from avatar.types import LM, MEASUREMENT_KEYS, PHENOTYPE_KEYS, BodyShape, Measurements, Tracking
+from fitmirror.config import SHARED_DATA
+from fitmirror.errors import ImplausibleMeasurementError, InputError
+
+ANSUR_DIR = SHARED_DATA / "ansur-ii"
+ANSUR_COLUMNS = {  # our key -> ANSUR II column (mm)
+    "height_cm": "stature",
+    "chest_cm": "chestcircumference",
+    "waist_cm": "waistcircumference",
+    "hips_cm": "buttockcircumference",
+    "inseam_cm": "crotchheight",
+    "shoulder_width_cm": "biacromialbreadth",
+}
+GIRTHS = ("chest_cm", "waist_cm", "hips_cm", "inseam_cm")
+
+# Built-in plausibility ranges (ANSUR II min/max widened by ~15%), used when ANSUR II is not on disk.
+DEFAULT_RANGES = {
+    "height_cm": (120.0, 230.0),
+    "weight_kg": (30.0, 250.0),
+    "chest_cm": (60.0, 170.0),
+    "waist_cm": (50.0, 160.0),
+    "hips_cm": (60.0, 160.0),
+    "inseam_cm": (50.0, 115.0),
+    "bmi": (13.0, 60.0),
+}
+
+
+@functools.cache
+def ansur() -> dict[str, np.ndarray] | None:
+    """ANSUR II as arrays in cm / kg (both sexes; 'female' is 1.0 for women), or None when not available."""
+    import pandas as pd
+
+    frames = []
+    for name, female in (("MALE", 0.0), ("FEMALE", 1.0)):
+        p = ANSUR_DIR / f"ANSUR II {name} Public.csv"
+        if not p.exists():
+            return None
+        d = pd.read_csv(p, encoding="latin-1")
+        d["female"] = female
+        frames.append(d)
+    d = pd.concat(frames, ignore_index=True)
+    out = {k: d[c].to_numpy(np.float64) / 10.0 for k, c in ANSUR_COLUMNS.items()}
+    out["arm_length_cm"] = (d["acromionradialelength"] + d["radialestylionlength"]).to_numpy(np.float64) / 10.0
+    out["weight_kg"] = d["weightkg"].to_numpy(np.float64) / 10.0
+    out["female"] = d["female"].to_numpy(np.float64)
+    return out
+
+
+@functools.cache
+def plausible_ranges() -> dict[str, tuple[float, float]]:
+    a = ansur()
+    if a is None:
+        return DEFAULT_RANGES
+    r = {}
+    for k in ("height_cm", "weight_kg", "chest_cm", "waist_cm", "hips_cm", "inseam_cm"):
+        lo, hi = float(a[k].min()), float(a[k].max())
+        r[k] = (round(lo * 0.85, 1), round(hi * 1.15, 1))
+    bmi = a["weight_kg"] / (a["height_cm"] / 100) ** 2
+    r["bmi"] = (round(float(bmi.min()) * 0.8, 1), round(float(bmi.max()) * 1.3, 1))
+    return r
+
+
+def check_plausible(height_cm: float, weight_kg: float | None = None, **girths: float | None) -> None:
+    """Raise ImplausibleMeasurementError naming the first value outside human ranges."""
+    r = plausible_ranges()
+    vals = {"height_cm": height_cm, "weight_kg": weight_kg, **girths}
+    for k, v in vals.items():
+        if v is None:
+            continue
+        if not np.isfinite(v):
+            raise ImplausibleMeasurementError(f"{k} is not a number")
+        lo, hi = r.get(k, (0, 1e9))
+        if not lo <= v <= hi:
+            unit = "kg" if k.endswith("kg") else "cm"
+            raise ImplausibleMeasurementError(
+                f"{k.rsplit('_', 1)[0]} = {v:g} {unit} is outside the human range {lo:g}-{hi:g} {unit}",
+                hint="check the units: heights and girths in centimetres, weight in kilograms",
+            )
+    if weight_kg is not None:
+        bmi = weight_kg / (height_cm / 100) ** 2
+        lo, hi = r["bmi"]
+        if not lo <= bmi <= hi:
+            raise ImplausibleMeasurementError(
+                f"height {height_cm:g} cm with weight {weight_kg:g} kg gives a body-mass index of {bmi:.0f}, "
+                f"outside the human range {lo:g}-{hi:g}",
+                hint="check the units: height in centimetres, weight in kilograms",
+            )
+    c, w, h = girths.get("chest_cm"), girths.get("waist_cm"), girths.get("hips_cm")
+    if c and h and not 0.6 < c / h < 1.6:
+        raise ImplausibleMeasurementError(f"chest {c:g} cm and hips {h:g} cm are too different for one body")
+    if w and h and not 0.5 < w / h < 1.5:
+        raise ImplausibleMeasurementError(f"waist {w:g} cm and hips {h:g} cm are too different for one body")
+
+
+# --- girths from height and weight (ANSUR II regression) ---------------------------------------------------
+
+
+@dataclass
+class GirthRegression:
+    coef: dict[str, np.ndarray]  # key -> coefficients on features
+    sigma: dict[str, float]  # residual std (cm)
+    with_sex: bool
+
+    @staticmethod
+    def features(height_cm, weight_kg, female=None) -> np.ndarray:
+        h = np.atleast_1d(np.asarray(height_cm, np.float64))
+        w = np.atleast_1d(np.asarray(weight_kg, np.float64))
+        cols = [np.ones_like(h), h, w, w / (h / 100) ** 2, np.sqrt(w / h)]
+        if female is not None:
+            cols.append(np.atleast_1d(np.asarray(female, np.float64)) * np.ones_like(h))
+        return np.stack(cols, 1)
+
+    def predict(self, height_cm: float, weight_kg: float, female: float | None = None) -> dict[str, float]:
+        x = self.features(height_cm, weight_kg, female if self.with_sex else None)
+        return {k: float((x @ c)[0]) for k, c in self.coef.items()}
+
+
+@functools.cache
+def girth_regression(with_sex: bool) -> GirthRegression:
+    a = ansur()
+    if a is None:
+        raise InputError("ANSUR II data is not available to estimate girths", hint=f"expected {ANSUR_DIR}")
+    x = GirthRegression.features(a["height_cm"], a["weight_kg"], a["female"] if with_sex else None)
+    coef, sigma = {}, {}
+    for k in ("chest_cm", "waist_cm", "hips_cm", "inseam_cm", "shoulder_width_cm", "arm_length_cm"):
+        c = np.linalg.lstsq(x, a[k], rcond=None)[0]
+        coef[k] = c
+        sigma[k] = float(np.std(a[k] - x @ c))
+    return GirthRegression(coef, sigma, with_sex)
+
+
+def estimate_from_height_weight(height_cm: float, weight_kg: float, sex: str | None = None):
+    """(girths, one-sigma uncertainties) predicted from height and weight (and sex when given)."""
+    female = None if sex is None else (1.0 if sex == "female" else 0.0)
+    reg = girth_regression(female is not None)
+    return reg.predict(height_cm, weight_kg, female), dict(reg.sigma)
+
+
+# --- the solver --------------------------------------------------------------------------------------------
+
+BOUNDS = {
+    "gender": (0.0, 1.0),
+    "age": (0.62, 1.0),  # adults only: anny's age anchors are newborn -1/3, baby 0, child 1/3, young 2/3, old 1
+    "muscle": (0.0, 1.0),
+    "weight": (0.0, 1.0),
+    "height": (0.0, 1.0),
+    "proportions": (0.0, 1.0),
+}
+
+
+PRIOR_CENTRE = {"gender": 0.5, "age": 0.72, "muscle": 0.5, "weight": 0.5, "height": 0.5, "proportions": 0.5}
+
+
+def _model_values(m: Measurements) -> dict[str, float]:
+    d = {k: float(getattr(m, k)) for k in MEASUREMENT_KEYS}
+    d["weight_kg"] = float(m.weight_kg or 0.0)
+    return d
+
+
+def solve_phenotype(
+    targets: dict[str, float],
+    sigmas: dict[str, float],
+    fixed: dict[str, float] | None = None,
+    init: dict[str, float] | None = None,
+    iterations: int = 8,
+    body: BodyModel | None = None,
+) -> tuple[dict[str, float], Measurements]:
+    """Gauss-Newton (Levenberg damping, box bounds) on the free phenotype parameters so the model's tape
+    measurements match `targets` (keys of Measurements plus weight_kg) within `sigmas`."""
+    body = body or get_body_model()
+    fixed = fixed or {}
+    free = [k for k in PHENOTYPE_KEYS if k not in fixed]
+    p = dict(PRIOR_CENTRE)
+    p.update(init or {})
+    p.update(fixed)
+    keys = [k for k in targets if k in sigmas]
+    # a start height from a rough linear map of the height parameter
+    eps = 0.02
+    prior_sigma = 0.6  # weak pull to the middle: resolves directions the targets do not constrain
+
+    def resid(vals: dict[str, float], ph: dict[str, float]) -> np.ndarray:
+        r = [(vals[k] - targets[k]) / sigmas[k] for k in keys]
+        r += [(ph[k] - PRIOR_CENTRE[k]) / prior_sigma for k in free]
+        return np.array(r)
+
+    lam = 1e-2
+    best = None
+    for _ in range(iterations):
+        batch = [dict(p)]
+        for k in free:
+            q = dict(p)
+            q[k] = p[k] + eps if p[k] + eps <= BOUNDS[k][1] else p[k] - eps
+            batch.append(q)
+        rests = body.rest_batch(batch)
+        ms = [measure_mesh(r, body) for r in rests]
+        vals = [_model_values(m) for m in ms]
+        r0 = resid(vals[0], batch[0])
+        if best is None or r0 @ r0 < best[0]:
+            best = (float(r0 @ r0), dict(p), ms[0])
+        Jm = np.zeros((len(r0), len(free)))
+        for i, k in enumerate(free):
+            Jm[:, i] = (resid(vals[i + 1], batch[i + 1]) - r0) / (batch[i + 1][k] - p[k])
+        # projected Gauss-Newton: parameters at a bound that the step pushes outward are held there
+        active = np.ones(len(free), bool)
+        step = np.zeros(len(free))
+        for _ in range(3):
+            Ja = Jm[:, active]
+            H = Ja.T @ Ja
+            sa = -np.linalg.solve(H + lam * (np.diag(np.diag(H)) + 1e-6 * np.eye(int(active.sum()))), Ja.T @ r0)
+            step[:] = 0.0
+            step[active] = sa
+            out = [
+                i
+                for i, k in enumerate(free)
+                if active[i]
+                and ((p[k] <= BOUNDS[k][0] + 1e-6 and step[i] < 0) or (p[k] >= BOUNDS[k][1] - 1e-6 and step[i] > 0))
+            ]
+            if not out:
+                break
+            active[out] = False
+        step = np.clip(step, -0.25, 0.25)
+        for i, k in enumerate(free):
+            p[k] = float(np.clip(p[k] + step[i], *BOUNDS[k]))
+        if np.abs(step).max() < 2e-3:
+            break
+    rest = body.rest_batch([p])[0]
+    m = measure_mesh(rest, body)
+    r = resid(_model_values(m), p)
+    if best is not None and best[0] < r @ r:
+        _, p, m = best
+    return p, m
+
+
+def shape_from_measurements(
+    height_cm: float,
+    weight_kg: float | None = None,
+    chest_cm: float | None = None,
+    waist_cm: float | None = None,
+    hips_cm: float | None = None,
+    inseam_cm: float | None = None,
+    sex: str | None = None,
+    body: BodyModel | None = None,
+) -> BodyShape:
+    """Fit a body to typed measurements. Height is required; weight lets the other girths be estimated.
+    Raises ImplausibleMeasurementError for values no human has."""
+    if sex not in (None, "female", "male"):
+        raise InputError(f"sex must be 'female', 'male' or omitted, not {sex!r}")
+    given = {"chest_cm": chest_cm, "waist_cm": waist_cm, "hips_cm": hips_cm, "inseam_cm": inseam_cm}
+    check_plausible(height_cm, weight_kg, **given)
+    targets: dict[str, float] = {"height_cm": float(height_cm)}
+    sigmas: dict[str, float] = {"height_cm": 0.1}
+    unc: dict[str, float] = {"height_cm": 0.5}
+    if weight_kg is not None:
+        targets["weight_kg"] = float(weight_kg)
+        # anny's mass from volume is the least certain target once girths are typed
+        sigmas["weight_kg"] = 2.5 if all(v is None for v in given.values()) else 6.0
+        est, est_sig = estimate_from_height_weight(height_cm, weight_kg, sex)
+        for k in GIRTHS:
+            if given[k] is None:
+                targets[k], sigmas[k] = est[k], est_sig[k] * 2.0
+                unc[k] = est_sig[k]
+    for k, v in given.items():
+        if v is not None:
+            targets[k], sigmas[k] = float(v), 0.2
+            unc[k] = 0.5
+    fixed = {} if sex is None else {"gender": 1.0 if sex == "female" else 0.0}
+    ph, m = solve_phenotype(targets, sigmas, fixed=fixed, body=body, iterations=10)
+    for k in MEASUREMENT_KEYS:
+        unc.setdefault(k, 3.0 if k not in ("shoulder_width_cm", "arm_length_cm") else 2.5)
+        if k in targets:  # what the model could not reach adds to the uncertainty
+            unc[k] = float(np.hypot(unc[k], getattr(m, k) - targets[k]))
+    m.uncertainty_cm = {k: round(v, 2) for k, v in unc.items()}
+    rest = (body or get_body_model()).rest(ph)
+    return BodyShape(phenotype=ph, rest_vertices=rest.vertices, measurements=m, source="measurements")
+
+
+# --- from silhouettes ---------------------------------------------------------------------------------------
+
+
+def _row_width(mask: np.ndarray, y: float, x_lo: float, x_hi: float) -> float:
+    """Width in pixels of the mask's run containing the body centre on row y (clipped to [x_lo, x_hi])."""
+    h, w = mask.shape
+    yi = int(np.clip(round(y), 0, h - 1))
+    rows = mask[max(0, yi - 2) : min(h, yi + 3)].mean(0) > 0.5
+    c = int(np.clip(round((x_lo + x_hi) / 2), 0, w - 1))
+    if not rows[c]:
+        return 0.0
+    left = c
+    while left > max(0, int(x_lo)) and rows[left - 1]:
+        left -= 1
+    right = c
+    while right < min(w - 1, int(x_hi)) and rows[right + 1]:
+        right += 1
+    return float(right - left + 1)
+
+
+def rasterize_silhouette(uv: np.ndarray, faces: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    im = Image.new("L", size, 0)
+    d = ImageDraw.Draw(im)
+    tri = uv[faces]
+    for t in tri:
+        d.polygon([tuple(t[0]), tuple(t[1]), tuple(t[2])], fill=255)
+    return np.asarray(im, np.float32) / 255.0
+
+
+def silhouette_ratios(posed, tracking: Tracking, arm_free: bool = True) -> dict[str, float]:
+    """Person width / model width in the image at the chest, waist and hip rows (1.0 = the model matches).
+    The model silhouette is drawn without the arms so that arms hanging at the sides are not counted; the
+    person's run is clipped at the tracked elbows/wrists for the same reason."""
+    body = get_body_model()
+    cam = posed.camera
+    assert cam is not None and tracking.mask is not None
+    keep = ~body.vertex_is_arm
+    faces = body.faces[keep[body.faces].all(1)]
+    uv = cam.project(posed.vertices)
+    sil = rasterize_silhouette(uv, faces, (cam.width, cam.height))
+    rest = body.rest(posed.shape)
+    v = rest.vertices
+    floor, height = float(v[:, 1].min()), float(np.ptp(v[:, 1]))
+    # the body-frame rest heights of the three girths, mapped through the pelvis/spine: use landmarks instead
+    lm = posed.landmarks_cam
+    sh = (lm[LM["left_shoulder"]] + lm[LM["right_shoulder"]]) / 2
+    hp = (lm[LM["left_hip"]] + lm[LM["right_hip"]]) / 2
+    rest_lm = body.landmarks(v)
+    y_sh = float((rest_lm[LM["left_shoulder"], 1] - floor) / height)
+    y_hp = float((rest_lm[LM["left_hip"], 1] - floor) / height)
+    out = {}
+    px = tracking.landmarks_px
+    for key, frac in (("chest_cm", CHEST_HEIGHT_FRAC), ("waist_cm", WAIST_HEIGHT_FRAC), ("hips_cm", HIPS_HEIGHT_FRAC)):
+        a = (frac - y_hp) / (y_sh - y_hp)
+        p3 = hp + a * (sh - hp)
+        u, vv = cam.project(p3[None])[0]
+        # limits: between the arms when they hang down (elbow/wrist x), else the frame
+        xs = [px[i, 0] for i in (LM["left_elbow"], LM["right_elbow"], LM["left_wrist"], LM["right_wrist"])]
+        lo = max([x for x in xs if x < u] or [0.0])
+        hi = min([x for x in xs if x > u] or [cam.width - 1.0])
+        wp = _row_width(tracking.mask, vv, lo, hi)
+        wm = _row_width(sil, vv, 0, cam.width - 1)
+        if wp > 4 and wm > 4:
+            out[key] = wp / wm
+    return out
+
+
+def shape_from_photo(
+    tracking: Tracking,
+    height_cm: float,
+    weight_kg: float | None = None,
+    sex: str | None = None,
+    rounds: int = 2,
+) -> BodyShape:
+    """Fit shape to one photo's mask and landmarks, given the person's height (which fixes the scale)."""
+    from avatar.pose import PoseSolver
+
+    if not tracking.present or tracking.mask is None:
+        raise InputError("shape from a photo needs a tracked person with a segmentation mask")
+    check_plausible(height_cm, weight_kg)
+    t0 = time.perf_counter()
+    if weight_kg is not None:
+        shape = shape_from_measurements(height_cm, weight_kg, sex=sex)
+    else:
+        fixed = {} if sex is None else {"gender": 1.0 if sex == "female" else 0.0}
+        ph, m = solve_phenotype({"height_cm": height_cm}, {"height_cm": 0.2}, fixed=fixed, iterations=5)
+        shape = BodyShape(ph, measurements=m, source="photo")
+    ratios_seen: dict[str, float] = {}
+    for _ in range(rounds):
+        solver = PoseSolver(shape, smoothing=0.0)
+        posed = solver.solve(tracking)
+        ratios = silhouette_ratios(posed, tracking)
+        if not ratios:
+            break
+        ratios_seen = ratios
+        m = shape.measurements or measure_mesh(get_body_model().rest(shape))
+        targets = {"height_cm": float(height_cm)}
+        sigmas = {"height_cm": 0.2}
+        for k, r in ratios.items():
+            if k == "hips_cm" and not tracking.lower_body_visible and tracking.visibility[LM["left_hip"]] < 0.5:
+                continue
+            targets[k] = float(getattr(m, k)) * float(np.clip(r, 0.7, 1.4))
+            sigmas[k] = 1.0
+        if weight_kg is not None:
+            targets["weight_kg"], sigmas["weight_kg"] = float(weight_kg), 3.0
+        fixed = {} if sex is None else {"gender": 1.0 if sex == "female" else 0.0}
+        ph, m = solve_phenotype(targets, sigmas, fixed=fixed, init=shape.phenotype, iterations=5)
+        shape = BodyShape(ph, measurements=m, source="photo")
+    m = shape.measurements
+    assert m is not None
+    unc = {k: 4.0 for k in MEASUREMENT_KEYS}
+    unc["height_cm"] = 0.5
+    m.uncertainty_cm = unc
+    shape.rest_vertices = get_body_model().rest(shape).vertices
+    shape.source = "photo"
+    shape.fit_info = {"ratios": ratios_seen, "seconds": time.perf_counter() - t0}  # type: ignore[attr-defined]
+    return shape
+
+
+class LiveShapeEstimator:
+    """Accumulates silhouette-width ratios from live frames (every `every`-th confident frame) for the first
+    `seconds`, then solves once from the medians. `update()` returns the refined shape once, else None."""
+
+    def __init__(
+        self, shape: BodyShape, height_cm: float, seconds: float = 3.0, every: int = 5, max_samples: int = 30
+    ) -> None:
+        self.shape, self.height_cm = shape, height_cm
+        self.seconds, self.every, self.max_samples = seconds, every, max_samples
+        self.samples: dict[str, list[float]] = {"chest_cm": [], "waist_cm": [], "hips_cm": []}
+        self.t_start: float | None = None
+        self.n = 0
+        self.done = False
+
+    def update(self, tracking: Tracking, posed) -> BodyShape | None:
+        if self.done or not tracking.present or tracking.mask is None or tracking.confidence < 0.6:
+            return None
+        t = tracking.timestamp_ms / 1000.0
+        self.t_start = t if self.t_start is None else self.t_start
+        self.n += 1
+        if self.n % self.every == 0 and posed is not None:
+            for k, r in silhouette_ratios(posed, tracking).items():
+                if len(self.samples[k]) < self.max_samples:
+                    self.samples[k].append(r)
+        if t - self.t_start < self.seconds:
+            return None
+        self.done = True
+        m = self.shape.measurements or measure_mesh(get_body_model().rest(self.shape))
+        targets = {"height_cm": self.height_cm}
+        sigmas = {"height_cm": 0.2}
+        for k, rs in self.samples.items():
+            if len(rs) >= 3:
+                targets[k] = float(getattr(m, k)) * float(np.clip(np.median(rs), 0.7, 1.4))
+                sigmas[k] = 1.0
+        if len(targets) == 1:
+            return None
+        ph, m2 = solve_phenotype(targets, sigmas, init=self.shape.phenotype, iterations=5)
+        m2.uncertainty_cm = {k: 3.0 for k in MEASUREMENT_KEYS} | {"height_cm": 0.5}
+        self.shape = BodyShape(ph, rest_vertices=get_body_model().rest(ph).vertices, measurements=m2, source="live")
+        return self.shape
