@@ -272,6 +272,18 @@ def speech(quick: bool) -> dict:
     return res
 
 
+def kv_reuse(llm: Any, text: str = "I want something comfy for a long flight") -> dict:
+    """The same call with the system prompt's KV cache kept vs dropped (llama.cpp prefix reuse)."""
+    from nlu.parser import parse
+
+    parse(text, ParseContext(), backend="llm", llm=llm)  # cache holds the system prompt + this message
+    parse("show me something for the weekend please", ParseContext(), backend="llm", llm=llm)
+    warm = parse(text, ParseContext(), backend="llm", llm=llm).latency_ms
+    llm.llm.reset()  # forget every evaluated token
+    cold = parse(text, ParseContext(), backend="llm", llm=llm).latency_ms
+    return {"with_cached_system_prompt_ms": round(warm, 1), "without_cache_ms": round(cold, 1)}
+
+
 # ------------------------------------------------------------------------------------------------ run
 def run(quick: bool) -> dict:
     from nlu.rules import warm_up
@@ -293,6 +305,7 @@ def run(quick: bool) -> dict:
         results["llm_system_prompt_eval_s"] = round(cold, 2)
         results["llm"] = exact_match(llm_subset, "llm", llm=llm)
         results["llm"]["prompt_tokens_cached_per_call"] = llm.last_stats.get("cached_tokens_before")
+        results["llm_kv_reuse"] = kv_reuse(llm)
         # auto over the whole set: the LLM only runs where the rules are unsure
         results["auto"] = exact_match(
             rows if not quick else [r for r in rows if "llm" not in r["tags"]] + llm_subset[:3], "auto", llm=llm
@@ -326,6 +339,8 @@ def run(quick: bool) -> dict:
         f"| rules latency p50 / p95 | {g(results, 'rules', 'latency_ms_p50')} / {g(results, 'rules', 'latency_ms_p95')} ms | < 5 ms |",
         f"| LLM latency p50 (1.5B Q4_K_M, warm system prompt) | {g(results, 'llm', 'latency_ms_p50')} ms | < 2000 ms idle |",
         f"| LLM system prompt eval (cold, once) | {results.get('llm_system_prompt_eval_s', 'n/a')} s | |",
+        f"| LLM call with / without cached system prompt | {g(results, 'llm_kv_reuse', 'with_cached_system_prompt_ms')} / "
+        f"{g(results, 'llm_kv_reuse', 'without_cache_ms')} ms | |",
         f"| SIMMC 2.0 slot F1, rules ({g(results, 'simmc_rules', 'turns')} turns) | {g(results, 'simmc_rules', 'slot_f1')} | GPT-2 0.735 |",
         f"| SIMMC 2.0 slot F1, LLM ({g(results, 'simmc_llm', 'turns')} turns) | {g(results, 'simmc_llm', 'slot_f1')} | GPT-2 0.735 |",
         f"| speech RTF p50 (whisper base int8, 2 threads) | {g(results, 'speech', 'rtf_p50')} | < 0.3 |",

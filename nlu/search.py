@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,7 +129,7 @@ class CatalogSearch:
         k: int = 5,
     ) -> list[SearchHit]:
         """Best products for a free-text query under hard filters; hints read from the query boost the score."""
-        from nlu.rules import parse_rules
+        from nlu.rules import EN_OCCASION, ZH_OCCASION, parse_rules
 
         if not self.catalog:
             return []
@@ -142,6 +143,10 @@ class CatalogSearch:
                 v = getattr(a, f, None)
                 if v:
                     hints[f].add(v)
+        low = query.lower()
+        for pat, occ in EN_OCCASION + ZH_OCCASION:  # every occasion named, not only the head noun
+            if re.search(pat, low):
+                hints["occasion"].add(occ)
         out = []
         for i, p in enumerate(self.catalog):
             if category and p.category != category:
@@ -154,7 +159,7 @@ class CatalogSearch:
                 continue
             s = float(score[i])
             s += BOOST * (p.category in hints["category"]) + BOOST * bool(hints["color"] & set(p.colors))
-            s += BOOST * (p.pattern in hints["pattern"]) + BOOST * bool(hints["occasion"] & set(p.occasions))
+            s += BOOST * (p.pattern in hints["pattern"]) + BOOST * len(hints["occasion"] & set(p.occasions))
             out.append(SearchHit(p.id, s, p.name, p.category))
         out.sort(key=lambda h: -h.score)
         return out[:k]
