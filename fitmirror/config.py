@@ -73,7 +73,6 @@ class Settings(BaseSettings):
         False, description="Acknowledge NVIDIA's non-commercial licence before nvdiffrast can be enabled."
     )
     egl_device: int = Field(-1, description="EGL device index for moderngl (-1 = driver default).")
-    stereo_ipd_mm: float = Field(63.0, description="Interpupillary distance of the stereo layout (XR), millimetres.")
 
     # --- avatar --------------------------------------------------------------------------------------
     pose_model_complexity: int = Field(1, description="MediaPipe pose: 0 lite, 1 full, 2 heavy.")

@@ -358,13 +358,13 @@ class Renderer:
         view_size_px: int = 384,
         labels: bool = True,
         rig: CameraRig | None = None,
-        ipd_m: float | None = None,
+        ipd_m: float = 0.063,
     ) -> RenderOutput:
         """Render named views (`cameras.VIEW_AZIMUTH_DEG`) in a layout:
         - mosaic: tiles in one frame (1 row up to 3 views, else 2 rows), labelled;
         - tracks: one image per view (views stacked vertically in one buffer, returned as row slices);
-        - stereo: left|right eye of views[0] (default front), side by side, `ipd_m` apart (XR; default
-          settings.stereo_ipd_mm, 63 mm);
+        - stereo: left|right eye of views[0] (default front), side by side, `ipd_m` apart (XR; 63 mm is the
+          adult average, a WebXR client can send the headset's own);
         - mirror: views[0] (default front) flipped left-right, as a kiosk mirror shows the user.
         `rig` defaults to framing the scene bounds."""
         t0 = time.perf_counter()
@@ -396,10 +396,6 @@ class Renderer:
             out_views = [img[i * s : (i + 1) * s] for i in range(len(views))]
         elif layout == "stereo":
             views = views[:1]
-            if ipd_m is None:
-                from fitmirror.config import get_settings
-
-                ipd_m = float(getattr(get_settings(), "stereo_ipd_mm", 63.0)) / 1000
             left, right = rig.stereo(s, ipd_m=ipd_m, view=views[0])
             img = self.render_cameras(scene, [left, right], [(0, 0), (s, 0)], (2 * s, s))
             views = [f"{views[0]}-left", f"{views[0]}-right"]
