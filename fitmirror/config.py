@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     )
     uplink_max_bitrate_kbps: int = Field(2500, description="Cap on the browser's webcam bitrate (x-google-max-bitrate).")
     audio_buffer_s: float = Field(10.0, description="Seconds of 16 kHz mono audio kept per session for voice.")
+    voice_commands: bool = Field(True, description="Transcribe the session's microphone track into commands.")
     jitter_buffer_marker: bool = Field(
         True, description="Release received video frames on the RTP marker bit (saves ~33 ms per hop; aiortc patch)."
     )

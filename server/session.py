@@ -163,10 +163,12 @@ class AudioBuffer:
         self.chunks: deque[np.ndarray] = deque()
         self.samples = 0
         self.dropped_samples = 0
+        self.total_samples = 0
 
     def append(self, pcm: np.ndarray) -> None:
         self.chunks.append(pcm)
         self.samples += len(pcm)
+        self.total_samples += len(pcm)
         while self.samples > self.max_samples and self.chunks:
             old = self.chunks.popleft()
             self.samples -= len(old)
@@ -281,7 +283,8 @@ class Session:
         self.stage_ms: dict[str, float] = {}
         self.person_present: bool | None = None
         self.pipeline_errors = 0
-        self.voice: Any = None  # server.voice.VoiceChannel when nlu.voice is available
+        self.voice: Any = None  # server.voice.VoiceChannel, started with the first audio
+        self.voice_count = 0
 
     # --- setup -------------------------------------------------------------------------------------
 
@@ -463,8 +466,11 @@ class Session:
             for out in resampler.resample(frame):
                 pcm = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
                 self.audio.append(pcm)
-            if self.voice is not None:
-                self.voice.notify()
+            if self.voice is None and self.settings.voice_commands:
+                from server.voice import VoiceChannel
+
+                self.voice = VoiceChannel(self, self.manager.voice_engine())
+                self._spawn(self.voice.run(), "voice")
 
     # --- control channel ------------------------------------------------------------------------------
 
@@ -562,8 +568,6 @@ class Session:
         return True
 
     async def _command(self, msg: P.CommandMsg, reply: Reply) -> None:
-        from server.commands import CommandUnavailable, parse_command
-
         if len(msg.text) > self.settings.max_utterance_chars:
             await self._safe(
                 reply,
@@ -572,20 +576,35 @@ class Session:
                 ),
             )
             return
-        lang = msg.lang or self.options.lang
+        await self._run_command(msg.text, msg.lang or self.options.lang, msg.id, reply)
+
+    async def _run_command(self, text: str, lang: str, msg_id: str | int, reply: Reply) -> None:
+        from server.commands import CommandUnavailable, parse_command
+
         try:
-            result = await self.manager.run_nlu(parse_command, msg.text, lang, self.state)
+            result = await self.manager.run_nlu(parse_command, text, lang, self.state)
         except CommandUnavailable as e:
-            await self._safe(reply, P.error_msg("nlu_unavailable", e.message, msg.id, e.hint))
+            await self._safe(reply, P.error_msg("nlu_unavailable", e.message, msg_id, e.hint))
             return
         except FitmirrorError as e:
-            await self._safe(reply, P.error_msg(e.code, e.message, msg.id, e.hint))
+            await self._safe(reply, P.error_msg(e.code, e.message, msg_id, e.hint))
             return
-        ok = await self._apply_actions(msg.id, result.actions, reply) if result.actions else None
+        ok = await self._apply_actions(msg_id, result.actions, reply) if result.actions else None
         if ok is None:
-            await self._safe(reply, P.dump(P.AckMsg(id=msg.id, actions=[])))
+            await self._safe(reply, P.dump(P.AckMsg(id=msg_id, actions=[])))
         if result.reply:
-            await self.broadcast(P.dump(P.ReplyMsg(text=result.reply, id=msg.id)))
+            await self.broadcast(P.dump(P.ReplyMsg(text=result.reply, id=msg_id)))
+
+    async def on_transcript(self, text: str) -> None:
+        """A spoken utterance (from server.voice): tell the clients, then run it as a command."""
+        await self.broadcast(P.dump(P.TranscriptMsg(text=text, final=True)))
+        self.voice_count += 1
+        await self._run_command(
+            text[: self.settings.max_utterance_chars], self.options.lang, f"voice-{self.voice_count}", self.broadcast
+        )
+
+    async def broadcast_error(self, code: str, message: str) -> None:
+        await self.broadcast(P.error_msg(code, message))
 
     # --- housekeeping -------------------------------------------------------------------------------
 
@@ -661,6 +680,7 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self.accepting = True
         self._nlu_pool: ThreadPoolExecutor | None = None
+        self._voice: Any = None
         metrics.bind_fps(
             lambda: sum(s.fps_in.rate() for s in list(self.sessions.values())),
             lambda: sum(s.fps_out.rate() for s in list(self.sessions.values())),
@@ -708,6 +728,13 @@ class SessionManager:
             self._nlu_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fm-nlu")
         return await asyncio.get_running_loop().run_in_executor(self._nlu_pool, fn, *args)
 
+    def voice_engine(self) -> Any:
+        if self._voice is None:
+            from server.voice import VoiceEngine
+
+            self._voice = VoiceEngine()
+        return self._voice
+
     async def shutdown(self, drain_s: float) -> None:
         """Stop accepting, ask clients to leave, wait up to drain_s, then close what is left."""
         self.accepting = False
@@ -723,3 +750,6 @@ class SessionManager:
         if self._nlu_pool is not None:
             self._nlu_pool.shutdown(wait=False, cancel_futures=True)
             self._nlu_pool = None
+        if self._voice is not None:
+            self._voice.close()
+            self._voice = None

@@ -96,14 +96,21 @@ class StampedCamera(MediaStreamTrack):
 
 
 class ToneMicrophone(MediaStreamTrack):
-    """48 kHz stereo 440 Hz tone in 20 ms frames (exercises the server's resampling and audio buffer)."""
+    """48 kHz stereo in 20 ms frames: a 440 Hz tone, or `speech` (16 kHz mono float32, e.g. espeak-ng output)
+    played once after `delay_s` of silence and followed by silence (exercises resampling, buffer and voice)."""
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, speech: np.ndarray | None = None, delay_s: float = 1.0) -> None:
         super().__init__()
         self.n = 0
         self._t0: float | None = None
+        self._speech48: np.ndarray | None = None
+        self._speech_start = int(delay_s * 50)
+        if speech is not None:
+            n48 = len(speech) * 3
+            s48 = np.interp(np.arange(n48) / 3, np.arange(len(speech)), speech)
+            self._speech48 = (np.clip(s48, -1, 1) * 20000).astype(np.int16)
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -113,8 +120,15 @@ class ToneMicrophone(MediaStreamTrack):
         delay = self._t0 + self.n * 0.02 - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        t = (np.arange(960) + self.n * 960) / 48_000
-        tone = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+        if self._speech48 is None:
+            t = (np.arange(960) + self.n * 960) / 48_000
+            tone = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+        else:
+            i = (self.n - self._speech_start) * 960
+            tone = np.zeros(960, np.int16)
+            if 0 <= i < len(self._speech48):
+                chunk = self._speech48[i : i + 960]
+                tone[: len(chunk)] = chunk
         frame = av.AudioFrame.from_ndarray(np.repeat(tone, 2).reshape(1, -1), format="s16", layout="stereo")
         frame.sample_rate = 48_000
         frame.pts = self.n * 960
@@ -134,7 +148,7 @@ class Received:
 
 
 class Client:
-    def __init__(self, base_url: str, *, camera: StampedCamera | None = None, audio: bool = False) -> None:
+    def __init__(self, base_url: str, *, camera: StampedCamera | None = None, audio: bool | np.ndarray = False) -> None:
         self.base_url = base_url.rstrip("/")
         self.camera = camera or StampedCamera()
         self.audio = audio
@@ -154,8 +168,8 @@ class Client:
         self.pc.addTrack(self.camera)
         for _ in range(n_tracks - 1):
             self.pc.addTransceiver("video", direction="recvonly")
-        if self.audio:
-            self.pc.addTrack(ToneMicrophone())
+        if self.audio is not False:
+            self.pc.addTrack(ToneMicrophone(None if self.audio is True else self.audio))
         self.pc.on("track", self._on_track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp

@@ -84,6 +84,9 @@ async def test_chromium_session_video_and_command(person_y4m: Path, artifacts: P
                 await page.goto(f"{url}/_test/")
                 await page.evaluate("fm.start({layout: 'mosaic', views: ['front', 'back', 'left'], codec: 'h264'})")
                 await page.wait_for_function("async () => (await fm.framesDecoded()) > 20", timeout=30_000, polling=250)
+                await page.wait_for_function(
+                    "document.querySelector('video') && document.querySelector('video').videoWidth > 0", timeout=10_000
+                )
                 size = await page.evaluate(
                     "[document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]"
                 )
@@ -108,7 +111,7 @@ async def test_chromium_session_video_and_command(person_y4m: Path, artifacts: P
 
                 session = next(iter(app[MANAGER].sessions.values()))
                 assert session.fps_in.rate() > 5, "the webcam (y4m) should arrive at a real frame rate"
-                assert session.audio.samples > 0, "the fake microphone should reach the audio buffer"
+                assert session.audio.total_samples > 0, "the fake microphone should reach the audio buffer"
                 assert session.state.size == "M"
                 await page.evaluate("fm.stop()")
                 await session.closed.wait()
