@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from fitmirror.config import Settings, get_settings
-from fitmirror.errors import ConfigError, ModelUnavailableError
+from fitmirror.errors import CapacityError, ConfigError, ModelUnavailableError
 from nlu.context import ParseContext
 from nlu.schema import Command, llm_json_schema
 
@@ -86,8 +86,13 @@ class _Base:
     name = "base"
     last_stats: dict[str, Any]
 
+    max_waiting = 4  # callers queued behind the running generation; more get CapacityError at once
+    wait_timeout_s = 30.0
+
     def __init__(self) -> None:
         self._lock = threading.Lock()  # one generation at a time per model
+        self._waiting = 0
+        self._count_lock = threading.Lock()
         self.last_stats = {}
 
     def complete(self, system: str, user: str, schema: dict, max_tokens: int) -> str:  # pragma: no cover
@@ -95,8 +100,20 @@ class _Base:
 
     def parse(self, text: str, ctx: ParseContext, lang: str) -> tuple[Command, bool]:
         t0 = time.perf_counter()
-        with self._lock:
+        with self._count_lock:
+            if self._waiting >= self.max_waiting:
+                raise CapacityError("the language model is busy; try again in a moment", retry_after_s=5)
+            self._waiting += 1
+        try:
+            if not self._lock.acquire(timeout=self.wait_timeout_s):
+                raise CapacityError("the language model is busy; try again in a moment", retry_after_s=5)
+        finally:
+            with self._count_lock:
+                self._waiting -= 1
+        try:
             raw = self.complete(SYSTEM_PROMPT, build_user_message(text, ctx), llm_json_schema(), MAX_NEW_TOKENS)
+        finally:
+            self._lock.release()
         self.last_stats["wall_ms"] = (time.perf_counter() - t0) * 1000
         self.last_stats["raw"] = raw
         return decode_command(raw)

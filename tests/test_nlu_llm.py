@@ -131,3 +131,31 @@ def test_openai_compatible_backend() -> None:
         assert r.actions == [] and r.reply
     finally:
         srv.stop()
+
+
+def test_llm_queue_is_bounded() -> None:
+    """A flood of free-form commands gets CapacityError instead of an unbounded queue behind the model."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fitmirror.errors import CapacityError
+    from nlu.llm import _Base
+
+    class Slow(_Base):
+        name = "slow"
+
+        def complete(self, system: str, user: str, schema: dict, max_tokens: int) -> str:
+            time.sleep(0.4)
+            return '{"actions":[],"reply":"ok"}'
+
+    b = Slow()
+    b.max_waiting = 1
+    with ThreadPoolExecutor(4) as ex:
+        futs = [ex.submit(b.parse, "hello there", ParseContext(), "en") for _ in range(4)]
+        outcomes = []
+        for f in futs:
+            try:
+                outcomes.append(f.result()[1])
+            except CapacityError:
+                outcomes.append("busy")
+    assert "busy" in outcomes and True in outcomes
