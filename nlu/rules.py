@@ -296,6 +296,13 @@ def normalize(text: str) -> str:
         v = zh_number(s)
         return s if v is None else (f"{v:g}")
 
+    def chi(m: re.Match) -> str:
+        a, b = m.group(1), m.group(2) or ""
+        va = int(a) if a.isdigit() else _ZH_DIGIT.get(a, 0)
+        vb = (int(b) if b.isdigit() else _ZH_DIGIT.get(b, 0)) if b else 0
+        return f"{(va + vb / 10) * 100 / 3:.1f}厘米"
+
+    t = re.sub(r"([一二两三\d])尺([一二三四五六七八九\d])?(?!\d)", chi, t)
     t = _ZH_NUM_RUN.sub(zh_run, t)
     t = _en_numbers(t)
     return t
@@ -395,7 +402,7 @@ EN_VIEW = [
     (r"(?:turn|rotate) (?:to the )?right|right side|from (?:the )?right|right view", "right"),
 ]
 ZH_VIEW = [
-    (r"转过身来?|转身|转一圈|背面|后面|背后|后背|背影", "back"),
+    (r"转过身来?|转身|转一圈|转一下|背面|后面|背后|后背|背影", "back"),
     (r"正面|前面|转回来", "front"),
     (r"斜侧面?|四分之三|45度|四十五度", "three_quarter"),
     (r"向左转|左转|左侧|左边|左面|侧面|侧身", "left"),
@@ -419,14 +426,14 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     # --- fit map (before remove/hide words are taken by other matchers)
     for m in sc.find(
         r"(?:(?P<off>hide|turn off|switch off|remove|close|disable|no|without|stop showing|get rid of) (?:the )?)?"
-        r"(?:fit|heat|pressure|tightness|stress)[- ]?map(?: (?P<off2>off))?(?: (?:on))?|"
+        r"(?:fit )?(?:fit|heat|pressure|tightness|stress)[- ]?map(?: (?P<off2>off))?(?: (?:on))?|"
         r"(?:show|see|where) (?:me )?(?:is it|does it feel|it'?s|it is) (?:tight|loose)(?: or loose)?|where (?:is it|does it pinch)"
     ):
         off = bool(m.group("off") or m.group("off2"))
         sc.take("fit_map", m.start(), m.end())
         add(m.start(), {"type": "fit_map", "on": not off})
     for m in sc.find(
-        r"(?P<off>关掉|关闭|隐藏|不要|取消|去掉)?(?:显示)?(?:合身图|热力图|压力图|松紧图|合身度图|贴合图)(?P<off2>关掉|关了|关闭)?|哪里紧|哪儿紧|哪里松"
+        r"(?P<off>关掉|关闭|隐藏|不要|取消|去掉)?(?:显示)?(?:合身图|热力图|压力图|松紧图|合身度图|贴合图|松紧度|松紧)(?P<off2>关掉|关了|关闭)?|哪里紧|哪儿紧|哪里松"
     ):
         off = bool(m.group("off") or m.group("off2"))
         sc.take("fit_map", m.start(), m.end())
@@ -435,7 +442,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     # --- reset, undo, previous item
     for m in sc.find(
         r"\b(?:reset(?: everything| all| the outfit)?|start (?:over|again|from scratch)|clear (?:everything|all|the outfit)|"
-        r"take (?:everything|it all|all of it) off|remove everything|take off everything)\b|重置|重新开始|全部清空|清空|全部脱掉|都脱掉|重来"
+        r"take (?:everything|it all|all of it) off|remove everything|take off everything)\b|重置|重新开始|全部清空|清空|全部脱掉|都脱掉|重新来|重来"
     ):
         sc.take("reset", m.start(), m.end())
         add(m.start(), {"type": "reset"})
@@ -519,7 +526,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         sc.take("noise", m.start(), m.end(), record=False)
     recs: list[Hit] = []
     for m in sc.find(
-        r"\b(?:what (?:would |could |should |does |will )?(?:go(?:es)?|look good|match(?:es)?) (?:well )?with (?:it|this|that|these|them|my \w+|the \w+)|"
+        r"\b(?:what (?:would |could |should |does |will )?(?:go(?:es)?|look good|match(?:es)?) (?:well )?with (?:it|this|that|them|(?:my|the|these|those|this|that) [\w-]+)|"
         r"complete (?:the|my|this) (?:look|outfit)|finish (?:the|my) look|what matches(?: (?:this|it))?|what should i wear|what (?:do|would) you (?:recommend|suggest)|"
         r"(?:recommend|suggest) (?:something|an outfit|a look|me something|what to wear)|style (?:it|this|me)|pair (?:it|this) with|"
         r"match(?:ing)? (?:it|this|with (?:it|this))|put together an outfit|outfit ideas?|help me (?:dress|choose an outfit))\b|"
@@ -579,12 +586,12 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         (r"\blonger\b|\blengthen\b|(?:再)?长一?点|加长|长些", "length", 1),
         (r"\bshorter\b|\bshorten\b|(?:再)?短一?点|改短|短些", "length", -1),
         (
-            r"\b(?:looser|baggier|roomier|more relaxed|relaxed fit|less tight|wider|oversized)\b|宽松一?点|松一?点|肥一?点|宽一?点|宽松",
+            r"\b(?:looser|baggier|roomier|more relaxed|relaxed fit|less tight|wider|oversized|loosen(?: it)?(?: up)?)\b|宽松一?点|松一?点|肥一?点|宽一?点|宽松",
             "fit",
             1,
         ),
         (
-            r"\b(?:tighter|slimmer|more fitted|snugger|narrower|less loose|slim fit|more tailored)\b|紧一?点|修身一?点|修身|贴身|瘦一?点|收紧",
+            r"\b(?:tighter|slimmer|more fitted|snugger|narrower|less loose|slim fit|more tailored|tighten(?: it)?(?: up)?|take it in)\b|紧一?点|修身一?点|修身|贴身|瘦一?点|收紧",
             "fit",
             -1,
         ),
@@ -643,7 +650,9 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
             removed_cats.add(id(c))
         add(r.start, {"type": "remove", "category": c.value if c else (focus.category if focus else None)})
 
-    # recommendations take an occasion anywhere in the utterance
+    # recommendations take an occasion anywhere in the utterance; a category right after them is the target
+    for r in recs:
+        cats = [c for c in cats if not (0 <= c.start - r.end <= 4 and not _has_sep(t, r.end, c.start))]
     for r in recs:
         occ = occasions[-1].value if occasions else None
         add(r.start, {"type": "recommend", "occasion": occ})
@@ -666,6 +675,10 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         attrs = attached[id(c)]
         before_txt = t[max(0, c.start - 14) : c.start]
         is_ref = focus is not None and focus.category == c.value and ref_rx.search(before_txt.strip())
+        # "make the dress a little shorter" while wearing a dress: the noun names the worn item
+        worn = any(i.category == c.value for i in ctx.outfit)
+        if worn and not attrs and any(a["type"] != "select" for _, a in acts):
+            continue
         if is_ref:
             if "color" in attrs:
                 add(c.start, {"type": "set_color", "color": attrs["color"]})
