@@ -131,16 +131,21 @@ class _NormalCache:
         self._m = None
 
     def normals(self, v: np.ndarray, f: np.ndarray) -> np.ndarray:
-        if self._faces is not f or self._m is None or self._m.shape[0] != len(v):
+        if self._m is None or self._m.shape[0] != len(v) or not _same_faces(self._faces, f):
             import scipy.sparse as sp
 
             rows = f.reshape(-1).astype(np.int64)
             cols = np.repeat(np.arange(len(f)), 3)
             self._m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(v), len(f)))
-            self._faces = f
+        self._faces = f
         a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
         fn = np.cross(b - a, c - a)  # length = 2 * area: area weighting for free; the shader normalises
         return np.ascontiguousarray(self._m @ fn, dtype=np.float32)
+
+
+def _same_faces(a: np.ndarray | None, b: np.ndarray) -> bool:
+    """Same topology? Identity first; equal content also counts (callers often rebuild the array per frame)."""
+    return a is b or (a is not None and a.shape == b.shape and np.array_equal(a, b))
 
 
 def mosaic_grid(n: int) -> tuple[int, int]:
@@ -236,9 +241,11 @@ class Renderer:
         mesh.validate()
         n = len(mesh.vertices)
         gm = self._meshes.get(mesh.name)
-        if gm is not None and (gm.n_verts != n or gm.faces_ref is not mesh.faces):
+        if gm is not None and (gm.n_verts != n or not _same_faces(gm.faces_ref, mesh.faces)):
             self._release_mesh(gm)
             gm = None
+        if gm is not None:
+            gm.faces_ref = mesh.faces
         v = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
         nrm = self._normals.setdefault(mesh.name, _NormalCache()).normals(v, mesh.faces)
         if gm is None:

@@ -185,3 +185,16 @@ def test_renderer_is_thread_bound(renderer):
     t.start()
     t.join()
     assert err
+
+
+def test_composite_lands_on_the_projected_pixels(renderer):
+    """Alignment: a garment square fitted in webcam space covers exactly the pixels its corners project to."""
+    w, h = 320, 240
+    cam = PinholeCamera(500.0, 500.0, 160.0, 120.0, w, h)
+    corners = np.array([[-0.1, -0.1, 2.0], [0.1, -0.1, 2.0], [0.1, 0.1, 2.0], [-0.1, 0.1, 2.0]], np.float32)
+    quad = Mesh("quad", cv_to_gl_points(corners), np.array([[0, 1, 2], [0, 2, 3]], np.int32), base_color=(1, 0, 0))
+    frame = np.zeros((h, w, 3), np.uint8)
+    out = renderer.composite_ar(frame, Scene([quad]), cam, feather_px=0)
+    ys, xs = np.nonzero(out.any(-1))
+    (u0, v0), (u1, v1) = cam.project_cv(corners[[0, 2]])  # 135..185, 95..145: pixel centres inside are 135..184
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (round(u0), round(u1) - 1, round(v0), round(v1) - 1)
