@@ -158,12 +158,13 @@ EN_STOP = set(
     bit little more much lot kind sort okay ok hey hi hello yes yeah right now again here there same thing clothes
     outfit item piece into as at please so but or well oh um uh an also really very quite something's want to need
     i'm im i've we us our your color colour version style take off up down size sizes one's looking find show me
-    rather prefer instead any other another different new other give them they them their got available option""".split()
+    rather prefer instead any other another different new other give them they them their got available option
+    pair around view please""".split()
 )
 ZH_STOP = set(
     "我想要看给请把换成的了吗呢吧啊嗯一下件条个这那它再来帮试穿上身些点还是就用有没能可以下款色号码尺寸也和跟与再"
 )
-ZH_STOP |= set("让瞧瞧看看吧呀哦好的呗啦要个么什样怎为能否您你是在套")
+ZH_STOP |= set("让瞧瞧看看吧呀哦好的呗啦要个么什样怎为能否您你是在套转到向往该买选")
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _SEP = re.compile(r"\b(?:and|then|plus|also)\b|[,;，；、和跟再然后]|并且|同时")
@@ -383,7 +384,7 @@ _INJECTION_HINT = re.compile(r"ignore|instruction|system prompt|忽略|指令|�
 EN_VIEW = [
     (
         r"turn(?:ing)? (?:it |yourself |you )?around|spin around|from (?:the )?(?:back|behind|rear)|back view|"
-        r"(?:show|see|look at) (?:me )?(?:the |your |my )?(?:back|rear)(?: side)?|rear view|what does (?:it|the back) look like from behind|"
+        r"(?:show|see|look at) (?:me )?(?:the |your |my )?(?:back|rear)(?: side| view)?|rear view|what does (?:it|the back) look like from behind|"
         r"(?:show|see) (?:it |me )?from behind|the back",
         "back",
     ),
@@ -433,7 +434,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         sc.take("fit_map", m.start(), m.end())
         add(m.start(), {"type": "fit_map", "on": not off})
     for m in sc.find(
-        r"(?P<off>关掉|关闭|隐藏|不要|取消|去掉)?(?:显示)?(?:合身图|热力图|压力图|松紧图|合身度图|贴合图|松紧度|松紧)(?P<off2>关掉|关了|关闭)?|哪里紧|哪儿紧|哪里松"
+        r"(?P<off>关掉|关闭|隐藏|不要|取消|去掉)?(?:显示)?(?:一下)?(?:合身图|热力图|压力图|松紧图|合身度图|贴合图|松紧度|松紧)(?P<off2>关掉|关了|关闭)?|哪里紧|哪儿紧|哪里松"
     ):
         off = bool(m.group("off") or m.group("off2"))
         sc.take("fit_map", m.start(), m.end())
@@ -442,7 +443,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     # --- reset, undo, previous item
     for m in sc.find(
         r"\b(?:reset(?: everything| all| the outfit)?|start (?:over|again|from scratch)|clear (?:everything|all|the outfit)|"
-        r"take (?:everything|it all|all of it) off|remove everything|take off everything)\b|重置|重新开始|全部清空|清空|全部脱掉|都脱掉|重新来|重来"
+        r"take (?:everything|it all|all of it) off|remove everything|take off everything)\b|重置|重新开始|全部清空|清空|全部脱掉|(?:衣服)?都脱了|全脱了|都脱掉|重新来|重来"
     ):
         sc.take("reset", m.start(), m.end())
         add(m.start(), {"type": "reset"})
@@ -480,7 +481,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         else:
             add(m.start(), {"type": "undo"})
     for m in sc.find(
-        r"\b(?:undo(?: that| it)?|go back|take that back|revert(?: that)?|cancel that|never ?mind)\b|撤销|撤回|返回上一步|上一步|算了"
+        r"\b(?:undo(?: that| it)?|go back|take that back|revert(?: that)?|cancel that|never ?mind)\b|(?:撤销|撤回|返回)上一步|撤销|撤回|上一步|算了"
     ):
         sc.take("undo", m.start(), m.end())
         add(m.start(), {"type": "undo"})
@@ -499,15 +500,16 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     for m in sc.find(
         rf"(?:比较|对比|比一下)(?:一下)?(?P<a>{zh_size})(?:和|跟|与|还是)(?P<b>{zh_size})|"
         rf"(?P<a2>{zh_size})(?:和|跟|与|还是)(?P<b2>{zh_size})(?:比较|对比|比)(?:一下)?|"
-        rf"(?P<a3>{zh_size})(?:和|跟|还是)(?P<b3>{zh_size})(?:哪个|那个)(?:更)?(?:好|合适|合身|适合)"
+        rf"(?P<a3>{zh_size})(?:和|跟|还是)(?P<b3>{zh_size})(?:哪个|那个)(?:更)?(?:好|合适|合身|适合)|"
+        rf"(?:买|选|穿|要)(?P<a4>{zh_size})还是(?P<b4>{zh_size})"
     ):
         g = m.groupdict()
-        sizes = [_zh_size(g[k]) for k in ("a", "b", "a2", "b2", "a3", "b3") if g.get(k)]
+        sizes = [_zh_size(g[k]) for k in ("a", "b", "a2", "b2", "a3", "b3", "a4", "b4") if g.get(k)]
         if all(sizes):
             sc.take("compare", m.start(), m.end())
             add(m.start(), {"type": "compare_sizes", "sizes": sizes})
     for m in sc.find(
-        r"(?:which|what) size (?:should i (?:get|take|buy|order|wear|choose|go for)|(?:would |will |does |do )?(?:fits?|suits?) me(?: best)?|am i|do i (?:need|wear|take)|is (?:best|right) for me|is my size|for me|fits best)|"
+        r"(?:which|what) size (?:would|do|can) you (?:recommend|suggest)(?: for me)?|(?:which|what) size (?:should i (?:get|take|buy|order|wear|choose|go for)|(?:would |will |does |do )?(?:fits?|suits?) me(?: best)?|am i|do i (?:need|wear|take)|is (?:best|right) for me|is my size|for me|fits best)|"
         r"what(?:'s| is) my size|find my size|my (?:right |best )?size|recommend (?:me )?a size|size (?:recommendation|advice)|(?:right|best|correct) size(?: for me)?|"
         r"(?:does|do|will|would) (?:it|this|that|these|they)(?: \w+)? (?:fit|suit) me|how (?:does|do|will) (?:it|this|that|they)(?: \w+)? fit|is (?:it|this|that) (?:too )?(?:small|big|tight|loose) (?:for me|on me)|"
         r"is (?:it|this) (?:too )?(?:small|big|tight|loose)|is (?:this|it) my size|am i (?:a|an) (?:xs|s|m|l|xl|small|medium|large)"
@@ -536,6 +538,8 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
 
     # --- set_measurement (before sizes so "size 32" is not a waist)
     _measurements(sc, add, lang)
+    for m in sc.find(r"\b(?:around|at|in|on|across) (?:the|my) (?:waist|hips|chest|shoulders?|arms|legs|bottom|top)\b"):
+        sc.take("noise", m.start(), m.end(), record=False)
 
     # --- set size
     for m in sc.find(
@@ -563,6 +567,10 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         v = m.group("a") or m.group("c")
         sc.take("set_size", m.start(), m.end())
         add(m.start(), {"type": "set_size", "size": v.upper() if v else ZH_SIZE_WORD[m.group("b")]})
+    if _CJK.search(t):  # a Latin size letter inside a Chinese sentence: 有XL吗, 要M的
+        for m in sc.find(r"(?<![a-z])(xxl|xxs|xs|xl|s|m|l)(?![a-z])"):
+            sc.take("set_size", m.start(), m.end())
+            add(m.start(), {"type": "set_size", "size": m.group(1).upper()})
     # a bare size letter at the end: "that in M" is handled above; "M please", "medium" alone
     for m in sc.find(
         r"^(?:(?:and |in |size )?(?P<a>xs|s|m|l|xl|xxl|small|medium|large|extra large))(?: please)?[.!]?$|(?:that|it|this|one) in (?P<b>xs|s|m|l|xl|xxl)\b"
@@ -696,7 +704,10 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     loose_colors = [h for h in loose if h.kind == "color"]
     loose_other = [h for h in loose if h.kind != "color"]
     for h in loose_colors:
-        if focus is not None and not loose_other:
+        new_item = re.search(r"\b(?:something|anything)\b|别的|其他", t[: h.start])
+        if new_item and not loose_other:
+            add(h.start, {"type": "select", "color": h.value})
+        elif focus is not None and not loose_other:
             for item in reversed(ctx.outfit):
                 e = ctx.product(item.id)
                 if e is not None and h.value in e.colors:
@@ -813,7 +824,7 @@ def _measurements(sc: _Scanner, add: Any, lang: str) -> None:
                 name = "weight"
             elif unit in ("m", "meter", "meters", "metre", "metres") or (unit in ("cm", "厘米", "公分") and num >= 100):
                 name = "height"
-            elif re.search(r"\b(?:i'?m|i am)\s?$|我\s?$", before) and unit:
+            elif re.search(r"\b(?:i'?m|i am)\s?$|我\s?$", before) and (unit or 120 <= num <= 220):
                 name = "height"
             else:
                 continue
