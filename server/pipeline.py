@@ -74,6 +74,7 @@ class PipelineResult:
     outputs: list[Image]
     timings_ms: dict[str, float]
     person_present: bool | None
+    fit: dict[str, Any] | None = None  # fit summary of the current outfit (garment stage), for the state message
 
 
 def n_tracks(layout: str, n_views: int) -> int:
@@ -179,7 +180,7 @@ class Pipeline:
                     if img is not frame.image:
                         stamp_mod.write_stamp(img, value)
         timings["layout"] = (time.perf_counter() - t0) * 1000
-        return PipelineResult(outputs, timings, ctx.person_present)
+        return PipelineResult(outputs, timings, ctx.person_present, ctx.data.get("fit"))
 
     def close(self) -> None:
         for stage in self.stages:

@@ -442,6 +442,9 @@ class Session:
             self.stage_ms = {k: round(v, 2) for k, v in result.timings_ms.items()}
             for out, img in zip(self.out_tracks, result.outputs, strict=False):
                 out.push(img)
+            if result.fit is not None and result.fit != self.state.fit.model_dump(exclude_none=True):
+                self.state.fit = P.FitSummary(**result.fit)
+                await self.broadcast(P.dump(self.state.to_msg()))
             if result.person_present is not None and result.person_present != self.person_present:
                 self.person_present = result.person_present
                 await self.broadcast(P.dump(P.TrackingMsg(present=result.person_present)))

@@ -1,0 +1,234 @@
+"""The "avatar" pipeline: MediaPipe tracking -> pose solve on an anny body -> garments of the session's outfit
+(cut to the chosen size, draped, posed with the body) -> moderngl render of the session's views.
+
+Built on the session's worker thread (the EGL context and MediaPipe graph stay on it). Dressing takes seconds
+on CPU, so it runs on the garment stage's own thread; frames keep flowing with the previous outfit meanwhile.
+Body shape: anny's average body (per-session shapes from measurements are a TODO of the shape stage wiring).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import cv2
+import numpy as np
+
+from fitmirror.config import get_settings
+from server.pipeline import FrameContext, Pipeline, blank, fit_image, label
+
+log = logging.getLogger("fitmirror.server.avatar")
+
+BODY_COLOR = (0.78, 0.66, 0.58)
+
+
+class TrackingStage:
+    name = "tracking"
+
+    def __init__(self) -> None:
+        from avatar.tracking import Tracker
+
+        self.tracker = Tracker(video=True)
+
+    def process(self, ctx: FrameContext) -> None:
+        tracking = self.tracker.track(ctx.frame.image, ctx.frame.t_recv * 1000.0)
+        ctx.data["tracking"] = tracking
+        ctx.person_present = bool(tracking.present)
+
+    def close(self) -> None:
+        self.tracker.close()
+
+
+class PoseStage:
+    """Keeps the last posed body while the person is briefly lost, so views do not flicker."""
+
+    name = "pose"
+
+    def __init__(self) -> None:
+        from avatar.pose import PoseSolver
+        from avatar.types import PHENOTYPE_KEYS, BodyShape
+
+        self.solver = PoseSolver(BodyShape(phenotype=dict.fromkeys(PHENOTYPE_KEYS, 0.5)))
+        self.last = None
+
+    def process(self, ctx: FrameContext) -> None:
+        tracking = ctx.data.get("tracking")
+        posed = self.solver.solve(tracking) if tracking is not None else None
+        if posed is not None:
+            self.last = posed
+        ctx.data["posed"] = self.last
+
+    def close(self) -> None:
+        pass
+
+
+class GarmentStage:
+    """Outfit (state.outfit + state.size) -> catalogue products -> a DressedOutfit, re-dressed only when the
+    outfit changes; per frame the garments follow the posed body (ctx.data["garments"]) and the fit summary of
+    the first garment goes to ctx.data["fit"]."""
+
+    name = "garments"
+
+    def __init__(self, pose: PoseStage) -> None:
+        from avatar.garments import Dresser
+
+        self.pose = pose
+        self.dresser = Dresser(pose.solver.rest.vertices, pose.solver.body.faces)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fm-dress")
+        self.key: tuple | None = None
+        self.job: Future | None = None
+        self.outfit: Any = None
+        self.error: str | None = None
+        self._db: Any = None
+
+    def _products(self, outfit: tuple[dict[str, Any], ...], size: str | None) -> list[tuple[Any, str, str | None]]:
+        from server.catalog_db import CatalogDB
+
+        if self._db is None:
+            self._db = CatalogDB()
+        items = []
+        for it in outfit:
+            if it.get("product_id"):
+                product = self._db.get(it["product_id"])
+            else:
+                page = self._db.search(category=it.get("category"), color=it.get("color"), page_size=1)
+                if not page.products and it.get("color"):
+                    page = self._db.search(category=it.get("category"), page_size=1)
+                if not page.products:
+                    continue
+                product = page.products[0]
+            colors = [c.name for c in product.colors]
+            color = it.get("color") if it.get("color") in colors else None
+            sz = size if size and size in product.size_chart else ("M" if "M" in product.size_chart else None)
+            items.append((product, sz or next(iter(product.size_chart)), color))
+        return items
+
+    def _dress(self, outfit: tuple[dict[str, Any], ...], size: str | None) -> Any:
+        items = self._products(outfit, size)
+        return self.dresser.dress(items) if items else None
+
+    def process(self, ctx: FrameContext) -> None:
+        s = ctx.state
+        key = (tuple(tuple(sorted((k, str(v)) for k, v in it.items())) for it in s.outfit), s.size)
+        if key != self.key:
+            self.key = key
+            self.job = self.pool.submit(self._dress, s.outfit, s.size) if s.outfit else None
+            if not s.outfit:
+                self.outfit = None
+        if self.job is not None and self.job.done():
+            try:
+                self.outfit, self.error = self.job.result(), None
+            except Exception as e:  # a product/size the garment cutter cannot make: say so, keep the body
+                self.outfit, self.error = None, f"{type(e).__name__}: {e}"
+                log.warning("dressing failed: %s", self.error)
+            self.job = None
+        if self.error:
+            ctx.data["garment_error"] = self.error
+        posed = ctx.data.get("posed")
+        if self.outfit is None or posed is None:
+            return
+        ctx.data["garments"] = [g.to_render_mesh(fit_map=s.fit_map) for g in self.outfit.pose(posed.vertices)]
+        if self.outfit.fits:
+            f = self.outfit.fits[0]
+            ctx.data["fit"] = {
+                "status": "ok",
+                "size": f.size,
+                "overall": f.text("en"),
+                "details": {r.region: r.status for r in f.regions},
+            }
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class RenderStage:
+    name = "render"
+
+    def __init__(self) -> None:
+        from render.renderer import Renderer
+
+        self.renderer = Renderer()
+
+    def process(self, ctx: FrameContext) -> None:
+        from render.scene import Mesh, Scene
+
+        s = ctx.state
+        posed = ctx.data.get("posed")
+        if posed is None:
+            self._waiting(ctx)
+            return
+        garments = ctx.data.get("garments") or []
+        body = Mesh("body", posed.vertices, posed.faces, base_color=BODY_COLOR)
+        scene = Scene([body, *garments])
+        side = min(s.view_size)
+        if s.layout == "mirror":
+            tracking = ctx.data.get("tracking")
+            mask = tracking.mask if tracking is not None and tracking.present else None
+            if garments:  # AR: garments over the person, the fitted body as a depth-only occluder
+                body.visible = False
+                comp = self.renderer.composite_ar(ctx.frame.image, scene, posed.camera, person_mask=mask)
+            else:  # nothing selected: a translucent fitted body shows the tracking
+                comp = self.renderer.composite_ar(ctx.frame.image, scene, posed.camera, person_mask=mask)
+                comp = cv2.addWeighted(ctx.frame.image, 0.45, comp, 0.55, 0)
+            ctx.mirror = fit_image(cv2.flip(comp, 1), s.view_size)
+            return
+        if s.layout == "stereo":
+            out = self.renderer.render_views(scene, [s.view], "stereo", view_size_px=side)
+            left, right = out.image[:, :side], out.image[:, side:]
+            ctx.eyes = (fit_image(left, s.view_size), fit_image(right, s.view_size))
+            return
+        out = self.renderer.render_views(scene, list(s.views), "tracks", view_size_px=side, labels=False)
+        for v, img in zip(s.views, out.views, strict=True):
+            tile = fit_image(img, s.view_size)
+            label(tile, v.replace("_", " "), "top")
+            ctx.views[v] = tile
+
+    @staticmethod
+    def _waiting(ctx: FrameContext) -> None:
+        s = ctx.state
+        tile = blank(s.view_size, 40)
+        label(tile, "step into view", "top")
+        if s.layout == "mirror":
+            ctx.mirror = fit_image(cv2.flip(ctx.frame.image, 1), s.view_size)
+            label(ctx.mirror, "step into view", "top")
+        elif s.layout == "stereo":
+            ctx.eyes = (tile, tile.copy())
+        else:
+            ctx.views = {v: tile.copy() for v in s.views}
+
+    def close(self) -> None:
+        self.renderer.close()
+
+
+def avatar_pipeline() -> Pipeline:
+    os.environ.setdefault("ANNY_CACHE_DIR", str(get_settings().anny_cache_dir))
+    pose = PoseStage()
+    stages = [TrackingStage(), pose, GarmentStage(pose), RenderStage()]
+    return Pipeline("avatar", stages)
+
+
+def _selfcheck() -> None:  # pragma: no cover - manual: python -m server.avatar_stages PHOTO
+    import sys
+    import time
+
+    from avatar.tracking import load_image
+    from server.pipeline import FrameIn, RenderState
+
+    img = load_image(sys.argv[1])
+    img = fit_image(img, (640, 480))
+    p = avatar_pipeline()
+    for layout in ("mosaic", "stereo", "mirror"):
+        st = RenderState(views=("front", "back", "left"), layout=layout, view_size=(384, 384))
+        for _ in range(3):
+            t0 = time.perf_counter()
+            r = p.process(FrameIn(img, 0, time.monotonic()), st)
+        print(layout, [o.shape for o in r.outputs], r.timings_ms, f"{(time.perf_counter() - t0) * 1000:.0f} ms")
+        cv2.imwrite(f"/tmp/avatar_{layout}.png", cv2.cvtColor(r.outputs[0], cv2.COLOR_RGB2BGR))
+    p.close()
+    assert np.all(np.isfinite(r.outputs[0]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _selfcheck()

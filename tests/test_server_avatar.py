@@ -1,0 +1,72 @@
+"""The real "avatar" pipeline (MediaPipe tracking -> anny pose -> moderngl render) on a real person photo, on one
+worker thread as a session runs it."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from server.pipeline import FrameIn, RenderState, build_pipeline, fit_image
+from server.stamp import read_stamp, write_stamp
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
+    from avatar.tracking import load_image
+
+    photo = sorted((shared_data / "tryon-photos" / "persons").glob("*.jpg"))[0]
+    img = fit_image(load_image(photo), (640, 480))
+    write_stamp(img, 4242)
+    pool = ThreadPoolExecutor(1)  # GL context and MediaPipe graph live on this thread, as in a session
+
+    def run() -> dict:
+        pipe = build_pipeline("avatar")
+        out = {}
+        try:
+            for layout, views, size in [
+                ("mosaic", ("front", "back", "left"), (768, 768)),
+                ("stereo", ("front",), (768, 384)),
+                ("mirror", ("front",), (640, 480)),
+            ]:
+                vs = (640, 480) if layout == "mirror" else (384, 384)
+                st = RenderState(views=views, layout=layout, view_size=vs, stamp=True)
+                for i in range(2):
+                    res = pipe.process(FrameIn(img, i, time.monotonic()), st)
+                out[layout] = (res, size)
+            # an outfit: dressed in the background, then drawn on the posed body with a fit summary
+            st = RenderState(
+                views=("front", "back"),
+                layout="mosaic",
+                view_size=(384, 384),
+                outfit=({"category": "dress", "color": "blue"},),
+                size="M",
+                stamp=True,
+            )
+            deadline = time.monotonic() + 150
+            res = pipe.process(FrameIn(img, 9, time.monotonic()), st)
+            while res.fit is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+                res = pipe.process(FrameIn(img, 10, time.monotonic()), st)
+            out["dressed"] = (res, (768, 384))
+        finally:
+            pipe.close()
+        return out
+
+    results = pool.submit(run).result()
+    pool.shutdown()
+    dressed = results["dressed"][0]
+    assert dressed.fit is not None and dressed.fit["status"] == "ok" and dressed.fit["size"] == "M", dressed.fit
+    assert "garments" in dressed.timings_ms
+    for layout, (res, size) in results.items():
+        assert res.person_present is True, f"{layout}: the person in {photo.name} was not tracked"
+        assert [(o.shape[1], o.shape[0]) for o in res.outputs] == [size], layout
+        assert {"tracking", "pose", "render"} <= set(res.timings_ms)
+        assert read_stamp(res.outputs[0]) == 4242, "the stamp of the input must be copied to the output"
+        body = res.outputs[0][40:, :]
+        assert np.std(body) > 10, f"{layout}: output is flat"
+        Image.fromarray(res.outputs[0]).save(artifacts / f"server_avatar_{layout}.png")
