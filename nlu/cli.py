@@ -37,16 +37,18 @@ def main(argv: list[str]) -> int:
     text = args.text
     lang = args.lang or ("zh" if text and any("\u4e00" <= c <= "\u9fff" for c in text) else ctx.lang)
     if args.audio is not None:
-        from nlu.voice import Transcriber, VoiceSegmenter, read_wav, vocabulary_prompt
+        from nlu.voice import Transcriber, VoicePipeline, read_wav
 
         audio = read_wav(args.audio)
-        seg = VoiceSegmenter(max_utterance_s=30.0)
-        utts = seg.feed(audio) + seg.flush()
+        vp = VoicePipeline(Transcriber(), lang, ctx.catalog, max_utterance_s=30.0)
+        utts = vp.feed(audio) + vp.flush()
         if not utts:
             raise InputError(f"no speech found in {args.audio}")
-        tr = Transcriber()
-        clip = audio[int(utts[0].start_s * 16000) : int(utts[-1].end_s * 16000)]
-        t = tr.transcribe(clip, lang, vocabulary_prompt(lang, ctx.catalog))
+        # one command per file: transcribe from the first speech onset to the last offset
+        whole = type(utts[0])(
+            audio[int(utts[0].start_s * 16000) : int(utts[-1].end_s * 16000)], utts[0].start_s, utts[-1].end_s
+        )
+        t = vp.transcriber.transcribe(whole.audio, lang, vp.prompt)
         transcript = {
             "text": t.text,
             "lang": t.lang,

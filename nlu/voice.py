@@ -292,3 +292,48 @@ def write_wav(path: Path, audio: np.ndarray) -> None:
         w.setsampwidth(2)
         w.setframerate(SAMPLE_RATE)
         w.writeframes(pcm.tobytes())
+
+
+class VoicePipeline:
+    """Per-session glue for the server: `feed()` is cheap (VAD only, fine on the event loop for small chunks);
+    `handle()` transcribes and parses one utterance and takes seconds, so run it in an executor.
+
+        vp = VoicePipeline(transcriber, lang="zh", catalog=ctx.catalog)
+        for utt in vp.feed(pcm_chunk):
+            event = await loop.run_in_executor(pool, vp.handle, utt, ctx)   # {"transcript", "result", ...}
+    """
+
+    def __init__(
+        self, transcriber: Transcriber, lang: str = "en", catalog: list[Any] | None = None, **vad: Any
+    ) -> None:
+        self.transcriber = transcriber
+        self.lang = lang
+        self.segmenter = VoiceSegmenter(**vad)
+        self.prompt = vocabulary_prompt(lang, catalog)
+
+    def feed(self, pcm: np.ndarray | bytes) -> list[Utterance]:
+        return self.segmenter.feed(pcm)
+
+    def flush(self) -> list[Utterance]:
+        return self.segmenter.flush()
+
+    def handle(self, utt: Utterance, ctx: Any = None, backend: str = "auto") -> dict:
+        from nlu.parser import parse
+
+        t = self.transcriber.transcribe(utt.audio, self.lang, self.prompt)
+        event: dict[str, Any] = {
+            "transcript": t.text,
+            "lang": t.lang,
+            "audio_s": round(t.audio_s, 2),
+            "asr_ms": round(t.latency_ms, 1),
+            "start_s": round(utt.start_s, 2),
+        }
+        if not t.text.strip():
+            event["result"] = None
+            return event
+        r = parse(t.text, ctx, backend=backend)  # type: ignore[arg-type]
+        event["result"] = r.to_dict()
+        audio = speak_reply(r.reply, r.lang)
+        if audio is not None:
+            event["reply_audio"] = audio
+        return event

@@ -56,3 +56,22 @@ def test_spoken_command_to_actions(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_traditional_to_simplified() -> None:
     assert to_simplified("連衣裙 轉過身來") == "连衣裙 转过身来"
+
+
+@pytest.mark.slow
+def test_voice_pipeline_events() -> None:
+    from nlu.context import ParseContext
+    from nlu.voice import Transcriber, VoicePipeline
+
+    vp = VoicePipeline(Transcriber(), lang="en")
+    sil = np.zeros(SAMPLE_RATE // 2, np.float32)
+    pcm = (np.concatenate([sil, synthesize("turn around"), sil, sil]) * 32767).astype(np.int16).tobytes()
+    utts = []
+    for i in range(0, len(pcm), 1920):  # raw int16 bytes, 60 ms at a time
+        utts += vp.feed(pcm[i : i + 1920])
+    utts += vp.flush()
+    assert len(utts) == 1
+    event = vp.handle(utts[0], ParseContext(lang="en"))
+    assert "turn around" in event["transcript"].lower()
+    assert event["result"]["actions"] == [{"type": "view", "view": "back"}]
+    assert "reply_audio" not in event  # tts_enabled is off by default
