@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from render.cameras import PinholeCamera
-from render.renderer import Renderer
+from render.renderer import LAMBERT_FS, Renderer
 from render.scene import Mesh, Scene
 
 
@@ -101,6 +101,22 @@ def run(quick: bool = False) -> dict:
             key = f"mosaic_{n}x{size}"
             results[key] = _time(frame, reps)
             rows.append((f"{n} view(s) {size}x{size} (mosaic {frame().image.shape[1]}x{frame().image.shape[0]})", key))
+
+    # what the studio shading costs: the same 3 x 512 frame with a one-light Lambert shader, interleaved
+    ref = Renderer(fragment_shader=LAMBERT_FS)
+    ta, tb = [], []
+    for i in range(reps + 3):
+        for rr, ts in ((r, ta), (ref, tb)):
+            jiggle()
+            t0 = time.perf_counter()
+            rr.render_views(scene, views_by_n[3], "mosaic", 512)
+            if i >= 3:
+                ts.append((time.perf_counter() - t0) * 1e3)
+    ref.close()
+    for key, ts in (("studio_3x512_interleaved", ta), ("lambert_3x512_interleaved", tb)):
+        results[key] = {"median_ms": round(statistics.median(ts), 2), "min_ms": round(min(ts), 2), "reps": reps}
+    rows.append(("3 views 512x512, studio shading (interleaved with the next row)", "studio_3x512_interleaved"))
+    rows.append(("3 views 512x512, one-light Lambert reference", "lambert_3x512_interleaved"))
 
     def stereo():
         jiggle()

@@ -86,6 +86,15 @@ void main() {
 }
 """
 
+# The cheapest useful shading (one head-on light): the benchmark's reference for what the studio shading costs.
+LAMBERT_FS = """
+#version 330
+in vec3 v_normal;
+in vec3 v_color;
+out vec4 frag;
+void main() { frag = vec4(v_color * (0.3 + 0.7 * abs(normalize(v_normal).z)), 1.0); }
+"""
+
 _ID_VS = """
 #version 330
 uniform mat4 mvp;
@@ -143,6 +152,9 @@ class _NormalCache:
         return np.ascontiguousarray(self._m @ fn, dtype=np.float32)
 
 
+_current = threading.local()  # the GL context current in this thread (several Renderers may share a thread)
+
+
 def _same_faces(a: np.ndarray | None, b: np.ndarray) -> bool:
     """Same topology? Identity first; equal content also counts (callers often rebuild the array per frame)."""
     return a is b or (a is not None and a.shape == b.shape and np.array_equal(a, b))
@@ -157,9 +169,10 @@ def mosaic_grid(n: int) -> tuple[int, int]:
 
 
 class Renderer:
-    """moderngl/EGL display renderer. Not thread-safe: use it only in the thread that created it."""
+    """moderngl/EGL display renderer. Not thread-safe: use it only in the thread that created it.
+    `fragment_shader` replaces the studio shading (same inputs as `_FS`; `LAMBERT_FS` is the cheap reference)."""
 
-    def __init__(self, egl_device: int | None = None) -> None:
+    def __init__(self, egl_device: int | None = None, fragment_shader: str | None = None) -> None:
         try:
             import moderngl
         except ImportError as e:  # pragma: no cover - moderngl is a pinned dependency
@@ -180,8 +193,9 @@ class Renderer:
             ) from e
         self._mgl = moderngl
         self._thread = threading.get_ident()
+        _current.ctx = self.ctx  # a new standalone context is current in its thread
         self.ctx.enable(moderngl.DEPTH_TEST)
-        self.prog = self.ctx.program(vertex_shader=_VS, fragment_shader=_FS)
+        self.prog = self.ctx.program(vertex_shader=_VS, fragment_shader=fragment_shader or _FS)
         self.id_prog = self.ctx.program(vertex_shader=_ID_VS, fragment_shader=_ID_FS)
         self._meshes: dict[str, _GpuMesh] = {}
         self._normals: dict[str, _NormalCache] = {}
@@ -204,6 +218,8 @@ class Renderer:
             for o in self._id_mesh[2:]:
                 o.release()
         self.ctx.release()
+        if getattr(_current, "ctx", None) is self.ctx:
+            _current.ctx = None
 
     def __enter__(self) -> Renderer:
         return self
@@ -212,8 +228,12 @@ class Renderer:
         self.close()
 
     def _check_thread(self) -> None:
+        """Raise off the owner thread; make this context current if another Renderer in this thread took over."""
         if threading.get_ident() != self._thread:
             raise RenderError("a Renderer is bound to the thread that created it", hint="create one per worker thread")
+        if getattr(_current, "ctx", None) is not self.ctx:
+            self.ctx.__enter__()  # eglMakeCurrent
+            _current.ctx = self.ctx
 
     def _fbo(self, w: int, h: int, kind: str = "rgba"):
         key = (w, h, kind)
@@ -269,6 +289,7 @@ class Renderer:
                 ],
                 index_buffer=bufs["idx"],
                 index_element_size=4,
+                skip_errors=True,  # a shader may leave attributes unused (compiled out)
             )
             gm = self._meshes[mesh.name] = _GpuMesh(n, mesh.faces, vao, bufs, {})
         else:
@@ -307,7 +328,8 @@ class Renderer:
         """Draw into the current viewport: depth-only occluders first, then visible meshes."""
         mvp = (flip @ cam.proj @ cam.view).astype(np.float32)
         self.prog["mvp"].write(mvp.T.tobytes())
-        self.prog["view"].write(np.ascontiguousarray(cam.view.T, dtype=np.float32).tobytes())
+        if "view" in self.prog:
+            self.prog["view"].write(np.ascontiguousarray(cam.view.T, dtype=np.float32).tobytes())
         occluders = [(m, g) for m, g in gms if not m.visible]
         if occluders:
             vp = self.ctx.viewport
@@ -323,13 +345,18 @@ class Renderer:
             if not m.visible:
                 continue
             use_tex = g.texture is not None and m.texture is not None
-            self.prog["use_texture"].value = use_tex
+            self._set("use_texture", use_tex)
             if use_tex:
                 g.texture.use(0)
-                self.prog["tex"].value = 0
-            self.prog["overlay_alpha"].value = float(m.overlay_alpha) if m.overlay is not None else 0.0
-            self.prog["shininess"].value = float(m.shininess)
+                self._set("tex", 0)
+            self._set("overlay_alpha", float(m.overlay_alpha) if m.overlay is not None else 0.0)
+            self._set("shininess", float(m.shininess))
             g.vao.render(self._mgl.TRIANGLES)
+
+    def _set(self, name: str, value) -> None:
+        u = self.prog.get(name, None)  # uniforms a shader does not use are compiled out
+        if u is not None:
+            u.value = value
 
     def _clear(self, fbo, background) -> None:
         if background is None:

@@ -198,3 +198,19 @@ def test_composite_lands_on_the_projected_pixels(renderer):
     ys, xs = np.nonzero(out.any(-1))
     (u0, v0), (u1, v1) = cam.project_cv(corners[[0, 2]])  # 135..185, 95..145: pixel centres inside are 135..184
     assert (xs.min(), xs.max(), ys.min(), ys.max()) == (round(u0), round(u1) - 1, round(v0), round(v1) - 1)
+
+
+def test_two_renderers_in_one_thread_do_not_mix_contexts(renderer):
+    """E.g. the stream renderer and render.diff's rasteriser in one worker thread."""
+    second = Renderer()
+    try:
+        scene = _figure()
+        for _ in range(2):
+            a = renderer.render_views(scene, ["front"], "mosaic", 96, labels=False).image
+            b = second.render_views(scene, ["back"], "mosaic", 96, labels=False).image
+            ids = second.triangle_ids(scene.meshes[0].vertices, scene.meshes[0].faces, CameraRig().camera("front", 64))
+            a2 = renderer.render_views(scene, ["front"], "mosaic", 96, labels=False).image
+            assert np.array_equal(a, a2) and not np.array_equal(a, b) and (ids >= 0).any()
+    finally:
+        second.close()
+    assert renderer.render_views(_figure(), ["front"], "mosaic", 96).image.shape == (96, 96, 3)
