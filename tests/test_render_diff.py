@@ -149,3 +149,16 @@ def test_pinhole_camera_lands_points_on_their_pixels():
     v = torch.tensor(cv_to_gl_points(pts_cv))
     screen, _ = diff.project(v, cam.camera())
     assert np.allclose(screen.numpy(), cam.project_cv(pts_cv), atol=1e-3)
+
+
+def test_render_colors_is_an_antialiased_image_with_gradients():
+    m, cam = _setup("front", 96)
+    v = torch.tensor(m.vertices, requires_grad=True)
+    colors = torch.tensor([[1.0, 0.0, 0.0]]).repeat(len(v), 1).requires_grad_(True)
+    img = diff.render_colors(v, m.faces, colors, cam, background=1.0)
+    assert img.shape == (96, 96, 3)
+    red = (img[..., 0] > 0.99) & (img[..., 1] < 0.01)
+    partial = (img[..., 1] > 0.02) & (img[..., 1] < 0.98)  # antialiased edge pixels
+    assert red.sum() > 500 and partial.sum() > 20
+    img[..., 1].sum().backward()
+    assert v.grad.abs().sum() > 0 and colors.grad.abs().sum() > 0

@@ -214,3 +214,13 @@ def test_two_renderers_in_one_thread_do_not_mix_contexts(renderer):
     finally:
         second.close()
     assert renderer.render_views(_figure(), ["front"], "mosaic", 96).image.shape == (96, 96, 3)
+
+
+def test_outputs_go_to_pyav_without_copies(renderer):
+    import av
+
+    out = renderer.render_views(_figure(), ["front", "left", "back"], "tracks", 128)
+    for img in (out.image, *out.views):
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+        assert (frame.width, frame.height) == (img.shape[1], img.shape[0])
+    assert all(v.base is out.image or v.base is out.image.base for v in out.views)
