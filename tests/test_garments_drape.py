@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avatar.garments import OutfitItem, compare_sizes, dress
-from avatar.garments.anatomy import analyse_body, anny_body, hull_perimeter
+from avatar.garments import Dresser, OutfitItem, compare_sizes, dress
+from avatar.garments.anatomy import analyse_body, anny_body
 from avatar.garments.build import LayerState, cut_garment
 from avatar.garments.preview import render_meshes
 from fitmirror.catalog import CATEGORIES
@@ -22,6 +22,11 @@ def bodies():
     return {k: anny_body(**ph) for k, ph in BODIES.items()}
 
 
+@pytest.fixture(scope="session")
+def dressers(bodies):
+    return {k: Dresser(v, f) for k, (v, f) in bodies.items()}
+
+
 def _one_per_category():
     seen, out = set(), []
     for p in demo_products():
@@ -31,19 +36,14 @@ def _one_per_category():
     return out
 
 
-def _mesh_girth_cm(verts: np.ndarray, y: float) -> float:
-    sl = np.abs(verts[:, 1] - y) < 0.012
-    return hull_perimeter(verts[sl][:, [0, 2]]) * 100
-
-
 @pytest.mark.parametrize("product", _one_per_category(), ids=lambda p: p.category)
-def test_two_sizes_on_two_bodies(product, bodies, artifacts):
+def test_two_sizes_on_two_bodies(product, bodies, dressers, artifacts):
     pics = []
     for body_name, (v, f) in bodies.items():
-        a = analyse_body(v, f)
+        a = dressers[body_name].body
         outfits = {}
         for size in ("S", "XL"):
-            o = dress(v, f, [OutfitItem(product, size)])
+            o = dressers[body_name].dress([OutfitItem(product, size)])
             st = o.drape_stats[0]
             assert st.inside_fraction < 0.01, (body_name, size, st)
             fit = o.fits[0]
@@ -58,8 +58,8 @@ def test_two_sizes_on_two_bodies(product, bodies, artifacts):
                 assert large.ease(r.region) >= r.ease_cm, (body_name, r)
         # The draped mesh itself is larger in the larger size (tape measure around the garment).
         y = a.chest_y if product.category not in ("skirt", "trousers", "jeans", "shorts") else a.hip_y
-        gs = _mesh_girth_cm(outfits["S"].meshes[0].vertices, y)
-        gl = _mesh_girth_cm(outfits["XL"].meshes[0].vertices, y)
+        gs = outfits["S"].meshes[0].body_girth_cm(y)
+        gl = outfits["XL"].meshes[0].body_girth_cm(y)
         assert gl >= gs - 0.5, (body_name, gs, gl)
     img = np.concatenate(
         [
@@ -117,11 +117,10 @@ def test_pose_follows_the_body(bodies):
         np.testing.assert_allclose(p.vertices, m.vertices, atol=1e-4)
 
 
-def test_tight_and_loose_read_correctly(bodies):
-    v, f = bodies["woman_full"]
+def test_tight_and_loose_read_correctly(dressers):
     jeans = demo_product("jeans-skinny")
-    tight = dress(v, f, [(jeans, "XS")]).fits[0]
-    loose = dress(v, f, [(jeans, "XXL")]).fits[0]
+    tight = dressers["woman_full"].dress([(jeans, "XS")]).fits[0]
+    loose = dressers["woman_full"].dress([(jeans, "XXL")]).fits[0]
     assert tight.ease("hips") < loose.ease("hips")
     assert "tight" in tight.text() and tight.overall == "tight"
     assert loose.overall in ("loose", "good")

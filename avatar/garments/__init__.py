@@ -28,6 +28,7 @@ from .fit import FitSummary, summarise, vertex_fit_colors
 
 __all__ = [
     "DressedOutfit",
+    "Dresser",
     "FitSummary",
     "GarmentMesh",
     "OutfitItem",
@@ -61,25 +62,32 @@ class GarmentMesh:
     layer: int = 0
     skin_indices: np.ndarray | None = None  # (N,K) body bone indices, copied from the nearest body vertex
     skin_weights: np.ndarray | None = None  # (N,K)
+    region: np.ndarray | None = None  # (N,) int8 index into build.REGIONS (4 = sleeves)
+
+    def body_girth_cm(self, y: float) -> float:
+        """Tape measure around the garment's body part (sleeves excluded) at height y, for fit checks."""
+        from .anatomy import hull_perimeter
+
+        m = np.abs(self.vertices[:, 1] - y) < 0.012
+        if self.region is not None:
+            m &= self.region != 4
+        return hull_perimeter(self.vertices[m][:, [0, 2]]) * 100.0
 
     def to_render_mesh(self, fit_map: bool = False):
-        """A render.scene.Mesh when the renderer is installed (same fields), else self."""
-        try:
-            from render.scene import Mesh
-        except ImportError:
-            return self
-        fields = {f.name for f in dataclasses.fields(Mesh)} if dataclasses.is_dataclass(Mesh) else None
-        kw = {
-            "name": self.name,
-            "vertices": self.vertices,
-            "faces": self.faces,
-            "colors": self.fit_colors if fit_map else self.colors,
-            "uvs": None if fit_map else self.uvs,
-            "texture": None if fit_map else self.texture,
-        }
-        if fields is not None:
-            kw = {k: v for k, v in kw.items() if k in fields}
-        return Mesh(**kw)
+        """A render.scene.Mesh: the fabric texture (it carries the colour; UVs repeat), and with `fit_map` the
+        tight/good/loose colours as the overlay."""
+        from render.scene import Mesh
+
+        return Mesh(
+            name=self.name,
+            vertices=self.vertices,
+            faces=self.faces,
+            colors=None if self.texture is not None else self.colors,
+            uvs=self.uvs if self.texture is not None else None,
+            texture=self.texture,
+            overlay=self.fit_colors if fit_map else None,
+            shininess=0.1,
+        )
 
 
 @dataclass
@@ -198,6 +206,72 @@ def _vertex_colors(tex: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return tex[y, x].astype(np.float32) / 255.0
 
 
+class Dresser:
+    """Per-body state reused across outfits (analysis, colliders): build once per session's body shape."""
+
+    def __init__(self, body_rest_vertices: np.ndarray, body_faces: np.ndarray, *, device: str | None = None) -> None:
+        if device is None:
+            from fitmirror.config import torch_device
+
+            device = torch_device()
+        self.device = device
+        self.body = analyse_body(body_rest_vertices, body_faces)
+        if len(anny_parts()) != len(self.body.vertices):
+            raise InputError("body is not an anny-topology mesh")
+        self.collider = BodyCollider(self.body.vertices, self.body.faces, device=device)
+        self._bind_cols = _bind_colliders(self.body, device)
+
+    def dress(
+        self,
+        items: list[OutfitItem] | list[tuple],
+        *,
+        drape_substeps: int = 24,
+        texture_px: int = 256,
+        textures: dict[str, np.ndarray] | None = None,
+    ) -> DressedOutfit:
+        from fitmirror.demo_catalog import product_texture
+
+        its = [it if isinstance(it, OutfitItem) else OutfitItem(*it) for it in items]
+        if not its:
+            raise InputError("nothing to dress: the outfit has no items")
+        t0 = time.perf_counter()
+        a = self.body
+        state = LayerState.empty(a)
+        order = sorted(range(len(its)), key=lambda i: LAYER[its[i].product.category])
+        meshes, fits, stats, binds = [], [], [], []
+        for i in order:
+            it = its[i]
+            g = cut_garment(a, it.product, it.size, it.color, state)
+            st = drape(g, self.collider, substeps=drape_substeps, device=self.device)
+            b = _bind(a, g, self._bind_cols)
+            si, sw = _skin_from_binding(a, b)
+            tex = (textures or {}).get(it.product.id)
+            if tex is None:
+                tex = product_texture(it.product, g.color, texture_px)
+            meshes.append(
+                GarmentMesh(
+                    name=f"garment:{it.product.id}:{g.size}",
+                    vertices=g.vertices,
+                    faces=g.faces,
+                    colors=_vertex_colors(tex, g.uvs),
+                    uvs=g.uvs,
+                    texture=tex,
+                    fit_colors=vertex_fit_colors(g, g.vertex_ease_cm),
+                    product_id=it.product.id,
+                    size=g.size,
+                    color=g.color,
+                    layer=g.layer,
+                    skin_indices=si,
+                    skin_weights=sw,
+                    region=g.region,
+                )
+            )
+            fits.append(summarise(g))
+            stats.append(st)
+            binds.append(b)
+        return DressedOutfit(meshes, fits, stats, a, time.perf_counter() - t0, binds)
+
+
 def dress(
     body_rest_vertices: np.ndarray,
     body_faces: np.ndarray,
@@ -210,56 +284,11 @@ def dress(
 ) -> DressedOutfit:
     """Cut every item in its chosen size, layer them inside-out, drape each on the body and bind it for posing.
 
-    `textures` optionally maps product id -> fabric tile (e.g. from `photo.texture_from_photo`)."""
-    from fitmirror.demo_catalog import product_texture
-
-    if device is None:
-        from fitmirror.config import torch_device
-
-        device = torch_device()
-    its = [it if isinstance(it, OutfitItem) else OutfitItem(*it) for it in items]
-    if not its:
-        raise InputError("nothing to dress: the outfit has no items")
-    t0 = time.perf_counter()
-    a = analyse_body(body_rest_vertices, body_faces)
-    if len(anny_parts()) != len(a.vertices):
-        raise InputError("body is not an anny-topology mesh")
-    collider = BodyCollider(a.vertices, a.faces, device=device)
-    bind_cols = _bind_colliders(a, device)
-    state = LayerState.empty(a)
-    order = sorted(range(len(its)), key=lambda i: LAYER[its[i].product.category])
-    meshes, fits, stats, binds = [], [], [], []
-    for i in order:
-        it = its[i]
-        g = cut_garment(a, it.product, it.size, it.color, state)
-        st = drape(g, collider, substeps=drape_substeps, device=device)
-        b = _bind(a, g, bind_cols)
-        si, sw = _skin_from_binding(a, b)
-        tex = (textures or {}).get(it.product.id)
-        if tex is None:
-            tex = product_texture(it.product, g.color, texture_px)
-        fit = summarise(g)
-        meshes.append(
-            GarmentMesh(
-                name=f"garment:{it.product.id}:{g.size}",
-                vertices=g.vertices,
-                faces=g.faces,
-                colors=_vertex_colors(tex, g.uvs),
-                uvs=g.uvs,
-                texture=tex,
-                fit_colors=vertex_fit_colors(g, g.vertex_ease_cm),
-                product_id=it.product.id,
-                size=g.size,
-                color=g.color,
-                layer=g.layer,
-                skin_indices=si,
-                skin_weights=sw,
-            )
-        )
-        fits.append(fit)
-        stats.append(st)
-        binds.append(b)
-    return DressedOutfit(meshes, fits, stats, a, time.perf_counter() - t0, binds)
+    `items`: OutfitItem or (product, size[, colour]) tuples. `textures` optionally maps product id -> fabric tile
+    (e.g. `photo.texture_from_photo(...).texture`). For many outfits on one body, keep a `Dresser`."""
+    return Dresser(body_rest_vertices, body_faces, device=device).dress(
+        items, drape_substeps=drape_substeps, texture_px=texture_px, textures=textures
+    )
 
 
 @dataclass

@@ -1,0 +1,186 @@
+"""Garment benchmark: every demo product in every size on bodies sampled from ANSUR II.
+
+Reports drape time, penetration (share of garment vertices inside the body), failures, fit-summary
+consistency (a larger size never has less chart ease, nor a smaller draped girth) and per-frame posing time;
+renders each category on two body shapes to bench/out/ for a person to look at.
+quick: 2 bodies (one woman, one man), sizes XS/M/XXL. Full: 20 bodies (10 + 10), all sizes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fitmirror.config import REPO_ROOT, SHARED_DATA
+
+OUT = REPO_ROOT / "bench" / "out"
+
+
+def sample_ansur(n: int, seed: int = 7) -> list[dict]:
+    """n subjects, half women half men, with the tape measurements a shop would ask for (cm, kg)."""
+    import pandas as pd
+
+    rows = []
+    rng = np.random.default_rng(seed)
+    for sex, fname, k in (
+        ("female", "ANSUR II FEMALE Public.csv", (n + 1) // 2),
+        ("male", "ANSUR II MALE Public.csv", n // 2),
+    ):
+        df = pd.read_csv(SHARED_DATA / "ansur-ii" / fname, encoding="latin-1")
+        for i in rng.choice(len(df), k, replace=False):
+            r = df.iloc[int(i)]
+            rows.append(
+                {
+                    "subject": int(r["subjectid"]) if "subjectid" in r else int(r.iloc[0]),
+                    "sex": sex,
+                    "height_cm": float(r["stature"]) / 10,
+                    "weight_kg": float(r["weightkg"]) / 10,
+                    "chest_cm": float(r["chestcircumference"]) / 10,
+                    "waist_cm": float(r["waistcircumference"]) / 10,
+                    "hips_cm": float(r["buttockcircumference"]) / 10,
+                }
+            )
+    return rows
+
+
+def _body(m: dict):
+    from avatar.body import get_body_model
+    from avatar.shape import shape_from_measurements
+
+    bm = get_body_model()
+    shape = shape_from_measurements(
+        m["height_cm"], m["weight_kg"], m["chest_cm"], m["waist_cm"], m["hips_cm"], sex=m["sex"], body=bm
+    )
+    return np.asarray(shape.rest_vertices, np.float32), bm.faces
+
+
+def _render(path: Path, bodies, outfits) -> None:
+    """Front + side views of one outfit per body, via render/ (moderngl) or the preview painter."""
+    from PIL import Image
+
+    tiles = []
+    try:
+        from render.renderer import Renderer
+        from render.scene import Mesh, Scene
+
+        with Renderer() as r:
+            for (v, f), o in zip(bodies, outfits, strict=True):
+                sc = Scene([Mesh("body", v, f, base_color=(0.86, 0.7, 0.6))] + [m.to_render_mesh() for m in o.meshes])
+                tiles.append(r.render_views(sc, ["front", "left"], "mosaic", 320).image)
+    except Exception:
+        from .preview import render_meshes
+
+        skin = np.array([0.86, 0.7, 0.6], np.float32)
+        for (v, f), o in zip(bodies, outfits, strict=True):
+            ms = [(v, f, skin)] + [(m.vertices, m.faces, m.colors) for m in o.meshes]
+            tiles.append(np.concatenate([render_meshes(ms, (240, 320)), render_meshes(ms, (240, 320), yaw_deg=90)], 1))
+    h = min(t.shape[0] for t in tiles)
+    Image.fromarray(np.concatenate([t[:h] for t in tiles], 1)).save(path)
+
+
+def run(quick: bool) -> dict:
+    from avatar.garments import Dresser
+    from fitmirror.demo_catalog import SIZES, demo_products
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    n_bodies = 2 if quick else 20
+    sizes = ("XS", "M", "XXL") if quick else SIZES
+    subjects = sample_ansur(n_bodies)
+    products = list(demo_products())
+    drape_s, inside, fails, violations, per_cat = [], [], [], [], {}
+    fit_s, pose_ms = [], []
+    render_bodies, render_outfits = [], {}
+    t_all = time.perf_counter()
+    for bi, subj in enumerate(subjects):
+        t0 = time.perf_counter()
+        v, f = _body(subj)
+        fit_s.append(time.perf_counter() - t0)
+        dresser = Dresser(v, f)
+        a = dresser.body
+        for p in products:
+            prev = None
+            for size in sizes:
+                try:
+                    o = dresser.dress([(p, size)])
+                except Exception as e:
+                    fails.append(f"body {bi} {p.id} {size}: {type(e).__name__}: {e}")
+                    continue
+                st = o.drape_stats[0]
+                drape_s.append(st.seconds)
+                inside.append(st.inside_fraction)
+                per_cat.setdefault(p.category, []).append(st.seconds)
+                if st.inside_fraction >= 0.01:
+                    fails.append(f"body {bi} {p.id} {size}: {st.inside_fraction:.1%} inside the body")
+                y = a.hip_y if p.category in ("skirt", "trousers", "jeans", "shorts") else a.chest_y
+                girth = o.meshes[0].body_girth_cm(y)
+                cur = (size, o.fits[0], girth)
+                if prev is not None:
+                    for r in prev[1].regions:
+                        e = cur[1].ease(r.region)
+                        if r.region in ("chest", "waist", "hips", "thigh") and e is not None and e < r.ease_cm:
+                            violations.append(f"body {bi} {p.id}: {r.region} ease {prev[0]} {r.ease_cm} > {size} {e}")
+                    if girth < prev[2] - 0.5:
+                        violations.append(
+                            f"body {bi} {p.id}: draped girth {prev[0]} {prev[2]:.1f} > {size} {girth:.1f}"
+                        )
+                prev = cur
+                if bi < 2 and size == "M":
+                    render_outfits.setdefault(p.category, [None, None])[bi] = o
+        if bi < 2:
+            render_bodies.append((v, f))
+        # Per-frame posing of a 3-garment outfit on this body.
+        o = dresser.dress([(products[0], "M"), (next(x for x in products if x.category == "jeans"), "M")])
+        for _ in range(3):
+            o.pose(v)
+        t = time.perf_counter()
+        for _ in range(20):
+            o.pose(v)
+        pose_ms.append((time.perf_counter() - t) / 20 * 1e3)
+    for cat, outs in render_outfits.items():
+        if all(x is not None for x in outs):
+            _render(OUT / f"garments_{cat}.png", render_bodies, outs)
+    d = np.array(drape_s)
+    results = {
+        "bodies": len(subjects),
+        "products": len(products),
+        "sizes": list(sizes),
+        "drapes": len(drape_s),
+        "failures": len(fails),
+        "failure_examples": fails[:10],
+        "drape_s_median": round(float(np.median(d)), 3),
+        "drape_s_p95": round(float(np.percentile(d, 95)), 3),
+        "drape_s_max": round(float(d.max()), 3),
+        "drape_s_median_by_category": {k: round(float(np.median(x)), 3) for k, x in sorted(per_cat.items())},
+        "inside_pct_mean": round(float(np.mean(inside)) * 100, 4),
+        "inside_pct_max": round(float(np.max(inside)) * 100, 4),
+        "consistency_violations": len(violations),
+        "violation_examples": violations[:10],
+        "body_fit_s_median": round(float(np.median(fit_s)), 2),
+        "pose_ms_median_2_garments": round(float(np.median(pose_ms)), 2),
+        "renders": sorted(str(p.relative_to(REPO_ROOT)) for p in OUT.glob("garments_*.png")),
+        "wall_s_total": round(time.perf_counter() - t_all, 1),
+    }
+    md = "\n".join(
+        [
+            "| metric | value |",
+            "|---|---|",
+            f"| bodies (ANSUR II) x products x sizes | {len(subjects)} x {len(products)} x {len(sizes)} = {len(drape_s)} drapes |",
+            f"| failures (error or >= 1% inside) | {len(fails)} |",
+            f"| drape time median / p95 / max | {results['drape_s_median']} / {results['drape_s_p95']} / {results['drape_s_max']} s |",
+            f"| penetration mean / max | {results['inside_pct_mean']} / {results['inside_pct_max']} % of vertices |",
+            f"| fit consistency violations (larger size, less ease) | {len(violations)} |",
+            f"| pose per frame (t-shirt + jeans) | {results['pose_ms_median_2_garments']} ms |",
+            f"| body shape fit from ANSUR tape measures | {results['body_fit_s_median']} s |",
+        ]
+    )
+    return {"title": "Garments: cut, drape, fit (avatar.garments)", "results": results, "markdown": md}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    r = run(quick="--quick" in sys.argv)
+    print(json.dumps(r["results"], indent=2))
+    print(r["markdown"])
