@@ -365,10 +365,17 @@ class Renderer:
             fbo.clear(*background, 1.0, depth=1.0)
 
     def render_cameras(
-        self, scene: Scene, cams: list[Camera], tiles: list[tuple[int, int]], size: tuple[int, int], mirror=False
+        self,
+        scene: Scene,
+        cams: list[Camera],
+        tiles: list[tuple[int, int]],
+        size: tuple[int, int],
+        mirror: bool = False,
+        occluders: list[bool] | None = None,
     ) -> np.ndarray:
         """Low level: draw `scene` once per camera into viewport tiles (x, y from the image's top-left, in pixels),
-        all in one framebuffer of `size` (w, h), and read back once. Returns HxWx3 (or x4 if transparent)."""
+        all in one framebuffer of `size` (w, h), and read back once. Returns HxWx3 (or x4 if transparent).
+        `occluders[i]=False` leaves the depth-only meshes out of tile i."""
         self._check_thread()
         w, h = size
         gms = [(m, self._upload(m)) for m in scene.meshes]
@@ -376,9 +383,11 @@ class Renderer:
         fbo.use()
         self._clear(fbo, scene.background)
         flip = _FLIP_Y @ _MIRROR if mirror else _FLIP_Y
-        for cam, (x, y) in zip(cams, tiles, strict=True):
+        occluders = occluders or [True] * len(cams)
+        only_visible = [(m, g) for m, g in gms if m.visible]
+        for cam, (x, y), occ in zip(cams, tiles, occluders, strict=True):
             self.ctx.viewport = (x, y, cam.width, cam.height)  # y counts from the top: the projection is flipped
-            self._draw_meshes(fbo, gms, cam, flip)
+            self._draw_meshes(fbo, gms if occ else only_visible, cam, flip)
         comps = 4 if scene.background is None else 3
         out = np.empty((h, w, comps), np.uint8)
         fbo.read_into(out, viewport=(0, 0, w, h), components=comps, alignment=1)
@@ -471,12 +480,15 @@ class Renderer:
                 raise InputError(f"{name} must be {h}x{w}, got {m.shape}")
         cam = camera.camera()
         layer_scene = Scene(scene.meshes, background=None)
-        full = self.render_cameras(layer_scene, [cam], [(0, 0)], (w, h))  # garments + body depth
+        two_layers = person_mask is not None and any(not m.visible for m in scene.meshes)
+        if two_layers:  # with and without the body's depth, side by side: one pass, one readback
+            both = self.render_cameras(layer_scene, [cam, cam], [(0, 0), (w, 0)], (2 * w, h), occluders=[True, False])
+            full, free = both[:, :w], both[:, w:]
+        else:
+            full = self.render_cameras(layer_scene, [cam], [(0, 0)], (w, h))  # garments + body depth
         a = full[..., 3].astype(np.float32) * (1 / 255)
         color = full[..., :3]
-        has_occ = any(not m.visible for m in scene.meshes)
-        if person_mask is not None and has_occ:
-            free = self.render_cameras(Scene([m for m in scene.meshes if m.visible], None), [cam], [(0, 0)], (w, h))
+        if two_layers:
             a_free = free[..., 3].astype(np.float32) * (1 / 255)
             cut = np.clip(a_free - a, 0, 1)  # garment hidden by the body
             pm = person_mask.astype(np.float32)
