@@ -17,7 +17,12 @@ from pathlib import Path
 
 from fitmirror.config import REPO_ROOT
 
-BENCHES: list[str] = ["server.bench", "nlu.bench", "avatar.garments.bench", "render.bench"]  # stage modules, appended as stages land (e.g. "render.bench")
+BENCHES: list[str] = [
+    "server.bench",
+    "nlu.bench",
+    "avatar.garments.bench",
+    "render.bench",
+]  # stage modules, appended as stages land (e.g. "render.bench")
 
 
 def machine_info() -> dict:

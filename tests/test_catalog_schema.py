@@ -120,3 +120,11 @@ def test_textures_are_tileable_and_in_product_colour():
     solid = next(p for p in demo_products() if p.pattern == "solid")
     want = np.array(solid.colors[0].rgb_float) * 255
     assert np.abs(product_texture(solid, size_px=64).reshape(-1, 3).mean(0) - want).max() < 10
+
+
+def test_body_measurement_charts_get_standard_ease():
+    p = Product.model_validate(_tee(measurement_kind="body"))
+    assert p.garment_measurements("s")["chest_cm"] == 96 + 10  # T-shirt chest ease
+    assert p.garment_measurements("S")["length_cm"] == 68  # lengths are not eased
+    with pytest.raises(InputError, match="no size"):
+        p.chart("XXL")

@@ -139,3 +139,23 @@ def test_size_comparison_side_by_side(bodies, artifacts):
         [(mv, mf, SKIN if n.startswith("body") else np.array([0.5, 0.5, 0.55])) for n, mv, mf in ms], (480, 360)
     )
     Image.fromarray(img).save(artifacts / "garments_size_comparison.png")
+
+
+def test_every_demo_product_grades_monotonically_when_cut(bodies):
+    """Cutting only (no drape) every product in every size: a larger size never has less ease anywhere."""
+    from avatar.garments.fit import summarise
+    from fitmirror.demo_catalog import SIZES
+
+    v, f = bodies["man_slim"]
+    a = analyse_body(v, f)
+    for p in demo_products():
+        prev = None
+        for size in SIZES:
+            g = cut_garment(a, p, size, None, LayerState.empty(a))
+            s = summarise(g)
+            assert s.regions and s.text().startswith(f"{size}: ")
+            if prev is not None:
+                for r in prev.regions:
+                    if r.region in ("chest", "waist", "hips", "thigh"):
+                        assert s.ease(r.region) >= r.ease_cm, (p.id, size, r)
+            prev = s
