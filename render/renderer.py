@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -152,6 +153,9 @@ class _NormalCache:
         return np.ascontiguousarray(self._m @ fn, dtype=np.float32)
 
 
+MAX_CACHED_MESHES = 64  # more meshes than this in ONE scene would evict mid-frame
+MAX_CACHED_FRAMEBUFFERS = 6
+
 _current = threading.local()  # the GL context current in this thread (several Renderers may share a thread)
 
 
@@ -197,9 +201,10 @@ class Renderer:
         self.ctx.enable(moderngl.DEPTH_TEST)
         self.prog = self.ctx.program(vertex_shader=_VS, fragment_shader=fragment_shader or _FS)
         self.id_prog = self.ctx.program(vertex_shader=_ID_VS, fragment_shader=_ID_FS)
-        self._meshes: dict[str, _GpuMesh] = {}
+        # bounded caches (LRU): garments come and go with outfit changes, sizes with layout changes
+        self._meshes: OrderedDict[str, _GpuMesh] = OrderedDict()
         self._normals: dict[str, _NormalCache] = {}
-        self._fbos: dict[tuple, object] = {}
+        self._fbos: OrderedDict[tuple, object] = OrderedDict()
         self._id_mesh: tuple | None = None
         self.renderer_string = f"{self.ctx.info['GL_RENDERER']} / {self.ctx.info['GL_VERSION']}"
 
@@ -238,7 +243,14 @@ class Renderer:
     def _fbo(self, w: int, h: int, kind: str = "rgba"):
         key = (w, h, kind)
         fbo = self._fbos.get(key)
-        if fbo is None:
+        if fbo is not None:
+            self._fbos.move_to_end(key)
+        else:
+            while len(self._fbos) >= MAX_CACHED_FRAMEBUFFERS:
+                _, old = self._fbos.popitem(last=False)
+                for a in (*old.color_attachments, old.depth_attachment):
+                    a.release()
+                old.release()
             if w <= 0 or h <= 0 or max(w, h) > 8192:
                 raise InputError(f"bad render size {w}x{h}")
             depth = self.ctx.depth_renderbuffer((w, h))
@@ -261,6 +273,13 @@ class Renderer:
         mesh.validate()
         n = len(mesh.vertices)
         gm = self._meshes.get(mesh.name)
+        if gm is not None:
+            self._meshes.move_to_end(mesh.name)
+        else:
+            while len(self._meshes) >= MAX_CACHED_MESHES:
+                name, old = self._meshes.popitem(last=False)
+                self._release_mesh(old)
+                self._normals.pop(name, None)
         if gm is not None and (gm.n_verts != n or not _same_faces(gm.faces_ref, mesh.faces)):
             self._release_mesh(gm)
             gm = None

@@ -224,3 +224,14 @@ def test_outputs_go_to_pyav_without_copies(renderer):
         frame = av.VideoFrame.from_ndarray(img, format="rgb24")
         assert (frame.width, frame.height) == (img.shape[1], img.shape[0])
     assert all(v.base is out.image or v.base is out.image.base for v in out.views)
+
+
+def test_gpu_caches_are_bounded(renderer):
+    from render.renderer import MAX_CACHED_FRAMEBUFFERS, MAX_CACHED_MESHES
+
+    for i in range(MAX_CACHED_MESHES + 5):
+        m = cylinder_mesh(f"garment-{i}", segments=8, rings=2, color=RED)
+        renderer.render_views(Scene([m]), ["front"], "mosaic", 32 + 2 * (i % (MAX_CACHED_FRAMEBUFFERS + 2)))
+    assert len(renderer._meshes) <= MAX_CACHED_MESHES and len(renderer._fbos) <= MAX_CACHED_FRAMEBUFFERS
+    img = renderer.render_views(Scene([m]), ["front"], "mosaic", 64, labels=False).image
+    assert _is_red(img).sum() > 100
