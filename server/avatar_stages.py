@@ -75,13 +75,16 @@ class GarmentStage:
         from avatar.garments import Dresser
 
         self.pose = pose
-        self.dresser = Dresser(pose.solver.rest.vertices, pose.solver.body.faces)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fm-dress")
         self.key: tuple | None = None
         self.job: Future | None = None
         self.outfit: Any = None
         self.error: str | None = None
         self._db: Any = None
+        # owned by the background thread: the body shape from measurements and its Dresser
+        self._bg_shape_key: tuple = ()
+        self._bg_shape: Any = None
+        self._bg_dresser = Dresser(pose.solver.rest.vertices, pose.solver.body.faces)
 
     def _products(self, outfit: tuple[dict[str, Any], ...], size: str | None) -> list[tuple[Any, str, str | None]]:
         from server.catalog_db import CatalogDB
@@ -105,27 +108,45 @@ class GarmentStage:
             items.append((product, sz or next(iter(product.size_chart)), color))
         return items
 
-    def _dress(self, outfit: tuple[dict[str, Any], ...], size: str | None) -> Any:
-        items = self._products(outfit, size)
-        return self.dresser.dress(items) if items else None
+    def _job(self, outfit: tuple[dict[str, Any], ...], size: str | None, measurements: tuple) -> tuple[Any, Any]:
+        """Background: (body shape if the measurements changed it, else None; dressed outfit or None)."""
+        from avatar.garments import Dresser
+
+        new_shape = None
+        m = dict(measurements)
+        if measurements != self._bg_shape_key and "height_cm" in m:
+            from avatar.shape import shape_from_measurements
+
+            keys = ("weight_kg", "chest_cm", "waist_cm", "hips_cm", "inseam_cm")
+            shape = shape_from_measurements(
+                m["height_cm"], **{k: m[k] for k in keys if k in m}, body=self.pose.solver.body
+            )
+            rest = self.pose.solver.body.rest(shape)
+            self._bg_dresser = Dresser(rest.vertices, self.pose.solver.body.faces)
+            self._bg_shape, new_shape = shape, shape
+        self._bg_shape_key = measurements
+        items = self._products(outfit, size) if outfit else []
+        return new_shape, (self._bg_dresser.dress(items) if items else None)
 
     def process(self, ctx: FrameContext) -> None:
         s = ctx.state
-        key = (tuple(tuple(sorted((k, str(v)) for k, v in it.items())) for it in s.outfit), s.size)
+        key = (tuple(tuple(sorted((k, str(v)) for k, v in it.items())) for it in s.outfit), s.size, s.measurements)
         if key != self.key:
             self.key = key
-            self.job = self.pool.submit(self._dress, s.outfit, s.size) if s.outfit else None
-            if not s.outfit:
-                self.outfit = None
+            self.job = self.pool.submit(self._job, s.outfit, s.size, s.measurements)
         if self.job is not None and self.job.done():
             try:
-                self.outfit, self.error = self.job.result(), None
-            except Exception as e:  # a product/size the garment cutter cannot make: say so, keep the body
-                self.outfit, self.error = None, f"{type(e).__name__}: {e}"
+                shape, self.outfit = self.job.result()
+                self.error = None
+                if shape is not None:  # the fitted body now has the shopper's measurements
+                    self.pose.solver.set_shape(shape)
+            except Exception as e:  # implausible measurements, a size the cutter cannot make: say so, keep going
+                self.outfit = None
+                self.error = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
                 log.warning("dressing failed: %s", self.error)
             self.job = None
         if self.error:
-            ctx.data["garment_error"] = self.error
+            ctx.data["stage_error"] = f"outfit: {self.error}"
         posed = ctx.data.get("posed")
         if self.outfit is None or posed is None:
             return

@@ -75,6 +75,7 @@ class PipelineResult:
     timings_ms: dict[str, float]
     person_present: bool | None
     fit: dict[str, Any] | None = None  # fit summary of the current outfit (garment stage), for the state message
+    error: str | None = None  # a stage's persistent problem the user should hear about (ctx.data["stage_error"])
 
 
 def n_tracks(layout: str, n_views: int) -> int:
@@ -180,7 +181,7 @@ class Pipeline:
                     if img is not frame.image:
                         stamp_mod.write_stamp(img, value)
         timings["layout"] = (time.perf_counter() - t0) * 1000
-        return PipelineResult(outputs, timings, ctx.person_present, ctx.data.get("fit"))
+        return PipelineResult(outputs, timings, ctx.person_present, ctx.data.get("fit"), ctx.data.get("stage_error"))
 
     def close(self) -> None:
         for stage in self.stages:

@@ -283,6 +283,7 @@ class Session:
         self.stage_ms: dict[str, float] = {}
         self.person_present: bool | None = None
         self.pipeline_errors = 0
+        self.last_stage_error: str | None = None
         self.voice: Any = None  # server.voice.VoiceChannel, started with the first audio
         self.voice_count = 0
 
@@ -442,6 +443,10 @@ class Session:
             self.stage_ms = {k: round(v, 2) for k, v in result.timings_ms.items()}
             for out, img in zip(self.out_tracks, result.outputs, strict=False):
                 out.push(img)
+            if result.error != self.last_stage_error:
+                self.last_stage_error = result.error
+                if result.error:
+                    await self.broadcast(P.error_msg("pipeline", result.error[:300]))
             if result.fit is not None and result.fit != self.state.fit.model_dump(exclude_none=True):
                 self.state.fit = P.FitSummary(**result.fit)
                 await self.broadcast(P.dump(self.state.to_msg()))

@@ -46,6 +46,7 @@ def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
                 outfit=({"category": "dress", "color": "blue"},),
                 size="M",
                 stamp=True,
+                measurements=(("height_cm", 181.0), ("weight_kg", 79.0)),
             )
             deadline = time.monotonic() + 150
             res = pipe.process(FrameIn(img, 9, time.monotonic()), st)
@@ -53,12 +54,14 @@ def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
                 time.sleep(0.5)
                 res = pipe.process(FrameIn(img, 10, time.monotonic()), st)
             out["dressed"] = (res, (768, 384))
+            out["shape_source"] = pipe.stages[1].solver.shape.source
         finally:
             pipe.close()
         return out
 
     results = pool.submit(run).result()
     pool.shutdown()
+    assert results.pop("shape_source") != "default", "typed measurements must reshape the session's body"
     dressed = results["dressed"][0]
     assert dressed.fit is not None and dressed.fit["status"] == "ok" and dressed.fit["size"] == "M", dressed.fit
     assert "garments" in dressed.timings_ms
