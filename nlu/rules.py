@@ -730,7 +730,10 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         sel: dict[str, Any] = {"type": "select"}
         for h in loose:
             if h.kind == "occasion":
-                sel["occasion"] = h.value  # the last occasion is the head noun ("beach wedding" -> wedding)
+                # the last occasion is the head noun ("beach wedding" -> wedding); "casual" (weekend, everyday)
+                # never overrides a specific one ("hiking this weekend" -> outdoor)
+                if h.value != "casual" or "occasion" not in sel:
+                    sel["occasion"] = h.value
             else:
                 sel.setdefault(h.kind, h.value)
         if "occasion" in sel:
