@@ -40,7 +40,7 @@ def anny_scene() -> tuple[Scene, np.ndarray, np.ndarray]:
 def stand_in_garments(v: np.ndarray, f: np.ndarray) -> list[Mesh]:
     """Two offset copies of the torso region (a shirt and a looser jacket) until real garments are wired in."""
     h = v[:, 1].max()
-    torso = (v[:, 1] > 0.45 * h) & (v[:, 1] < 0.83 * h) & (np.abs(v[:, 0]) < 0.21 * h)
+    torso = (v[:, 1] > 0.4 * h) & (v[:, 1] < 0.84 * h) & (np.abs(v[:, 0]) < 0.21 * h)
     keep = torso[f].all(1)
     sub = f[keep]
     used = np.unique(sub)

@@ -68,20 +68,23 @@ out vec4 frag;
 void main() {
     vec3 n = normalize(v_normal);
     vec3 v = normalize(-v_pos);
-    if (dot(n, v) < 0.0) n = -n;  // two-sided: cloth interiors
+    float nv = dot(n, v);
+    if (nv < 0.0) { n = -n; nv = -nv; }  // two-sided: cloth interiors
     vec3 base = v_color;
     if (use_texture) base *= texture(tex, v_uv).rgb;
-    vec3 key = normalize(vec3(-0.45, 0.55, 0.70));
-    vec3 fill = normalize(vec3(0.75, 0.05, 0.55));
+    const vec3 key = vec3(-0.4694, 0.5737, 0.7302);   // normalize(-0.45, 0.55, 0.70)
+    const vec3 fill = vec3(0.8062, 0.0537, 0.5912);   // normalize(0.75, 0.05, 0.55)
     float kd = max(dot(n, key), 0.0);
     float fd = max(dot(n, fill), 0.0);
-    vec3 light = vec3(0.30, 0.30, 0.33) + 0.72 * kd * vec3(1.0, 0.97, 0.92) + 0.30 * fd * vec3(0.85, 0.9, 1.0);
-    float rim = pow(1.0 - max(dot(n, v), 0.0), 3.0) * 0.30;
-    float spec = shininess * pow(max(dot(n, normalize(key + v)), 0.0), 24.0);
+    vec3 light = vec3(0.30, 0.30, 0.33) + kd * vec3(0.72, 0.70, 0.66) + fd * vec3(0.255, 0.27, 0.30);
+    float r = 1.0 - nv;
+    float rim = 0.30 * r * r * r;
+    float sh = max(dot(n, normalize(key + v)), 0.0);  // Blinn-Phong, exponent 24 by squaring
+    float s2 = sh * sh; float s8 = s2 * s2; s8 *= s8;
+    float spec = shininess * s8 * s8 * s8;
     vec3 c = base * light + vec3(rim + spec);
     if (overlay_alpha > 0.0) {
-        float shade = 0.45 + 0.55 * kd;
-        c = mix(c, v_overlay * shade + vec3(0.5 * rim), overlay_alpha);
+        c = mix(c, v_overlay * (0.45 + 0.55 * kd) + vec3(0.5 * rim), overlay_alpha);
     }
     frag = vec4(clamp(c, 0.0, 1.0), 1.0);
 }
@@ -360,7 +363,9 @@ class Renderer:
             fbo.color_mask = (True, True, True, True)
             fbo.use()
             self.ctx.viewport = vp
-        for m, g in gms:
+        # outermost layers first: scenes list the body, then garments inside-out, so drawing in reverse lets the
+        # early depth test skip shading the layers underneath (3 layers over the torso on llvmpipe)
+        for m, g in reversed(gms):
             if not m.visible:
                 continue
             use_tex = g.texture is not None and m.texture is not None

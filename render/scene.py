@@ -62,7 +62,11 @@ class Mesh:
 
 @dataclass
 class Scene:
-    """What to draw. `background=None` renders a transparent background (RGBA output)."""
+    """What to draw. `background=None` renders a transparent background (RGBA output).
+
+    Order `meshes` from the inside out: body first, then garments, the outermost last (a jacket after the shirt).
+    The renderer draws them in reverse so that the early depth test skips the hidden inner layers (faster on
+    CPU rasterisers); any order gives the same picture."""
 
     meshes: list[Mesh] = field(default_factory=list)
     background: RGB | None = NEUTRAL_BACKGROUND
