@@ -348,8 +348,16 @@ def silhouette_ratios(posed, tracking: Tracking, arm_free: bool = True) -> dict[
     assert cam is not None and tracking.mask is not None
     keep = ~body.vertex_is_arm
     faces = body.faces[keep[body.faces].all(1)]
+    arm_faces = body.faces[body.vertex_is_arm[body.faces].all(1)]
     uv = cam.project(posed.vertices)
     sil = rasterize_silhouette(uv, faces, (cam.width, cam.height))
+    # the person's mask without where the fitted arms are (dilated): arms hanging beside the torso merge with it
+    import cv2
+
+    arms = rasterize_silhouette(uv, arm_faces, (cam.width, cam.height)) > 0.5
+    k = max(3, int(0.005 * cam.height))
+    arms = cv2.dilate(arms.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    person = np.where(arms & (sil < 0.5), 0.0, tracking.mask)
     rest = body.rest(posed.shape)
     v = rest.vertices
     floor, height = float(v[:, 1].min()), float(np.ptp(v[:, 1]))
@@ -370,7 +378,7 @@ def silhouette_ratios(posed, tracking: Tracking, arm_free: bool = True) -> dict[
         xs = [px[i, 0] for i in (LM["left_elbow"], LM["right_elbow"], LM["left_wrist"], LM["right_wrist"])]
         lo = max([x for x in xs if x < u] or [0.0])
         hi = min([x for x in xs if x > u] or [cam.width - 1.0])
-        wp = _row_width(tracking.mask, vv, lo, hi)
+        wp = _row_width(person, vv, lo, hi)
         wm = _row_width(sil, vv, 0, cam.width - 1)
         if wp > 4 and wm > 4:
             out[key] = wp / wm

@@ -22,6 +22,7 @@ BENCHES: list[str] = [
     "nlu.bench",
     "avatar.garments.bench",
     "render.bench",
+    "avatar.bench",
 ]  # stage modules, appended as stages land (e.g. "render.bench")
 
 
