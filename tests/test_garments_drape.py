@@ -159,3 +159,36 @@ def test_every_demo_product_grades_monotonically_when_cut(bodies):
                     if r.region in ("chest", "waist", "hips", "thigh"):
                         assert s.ease(r.region) >= r.ease_cm, (p.id, size, r)
             prev = s
+
+
+def test_garments_follow_an_anny_pose_with_little_penetration():
+    """Arms lowered from anny's A-pose through avatar.body's skinning: the bound garments follow, matching the
+    LBS path, and the optional collision pass never makes things worse."""
+    from avatar.body import get_body_model
+    from avatar.garments.collide import BodyCollider
+
+    bm = get_body_model()
+    rest = bm.rest({"gender": 1.0, "age": 0.72, "muscle": 0.5, "weight": 0.6, "height": 0.5, "proportions": 0.5})
+    o = Dresser(rest.vertices, bm.faces).dress(
+        [
+            (demo_product("blouse-silk"), "M"),
+            (demo_product("trousers-chino"), "M"),
+            (demo_product("jacket-blazer"), "L"),
+        ]
+    )
+    arm = ("upperarm", "lowerarm", "wrist", "finger", "metacarpal")
+    for deg, limit in ((15, 0.01), (30, 0.05)):
+        g = np.repeat(np.eye(3, dtype=np.float32)[None], len(bm.bone_names), 0)
+        for i, name in enumerate(bm.bone_names):
+            if name.startswith(arm):
+                th = np.deg2rad(deg) * (-1 if name.endswith(".L") else 1)
+                g[i] = [[np.cos(th), -np.sin(th), 0], [np.sin(th), np.cos(th), 0], [0, 0, 1]]
+        v, _, bone_t = bm.pose_world_orient(rest, g, np.array([0, 0, -3.0], np.float32), np.eye(3, dtype=np.float32))
+        col = BodyCollider(v, bm.faces)
+        plain = o.pose(v)
+        fixed = o.pose(v, collide=True)
+        lbs = o.pose_bones(bone_t)
+        for p, c, b in zip(plain, fixed, lbs, strict=True):
+            assert np.linalg.norm(p.vertices - b.vertices, axis=1).mean() < 0.01
+            assert col.inside_fraction(p.vertices) < limit, (deg, p.name)
+            assert col.inside_fraction(c.vertices) <= col.inside_fraction(p.vertices) + 1e-9
