@@ -535,8 +535,8 @@ class Renderer:
         x0, x1 = max(0, xs.min() - pad), min(w, xs.max() + pad + 1)
         ab = a[y0:y1, x0:x1]
         if feather_px > 0:
-            ab = _box_blur(ab, feather_px)
-            ab = np.minimum(ab, a[y0:y1, x0:x1] + 0.5 * ab)  # soften the outer edge without thinning the inside
+            # fade inwards only: pixels outside the garment have no garment colour to blend (and stay untouched)
+            ab = ab * _box_blur(ab, feather_px)
         region = out[y0:y1, x0:x1].astype(np.float32)
         col = color[y0:y1, x0:x1].astype(np.float32)
         ab = ab[..., None]

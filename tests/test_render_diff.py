@@ -162,3 +162,26 @@ def test_render_colors_is_an_antialiased_image_with_gradients():
     assert red.sum() > 500 and partial.sum() > 20
     img[..., 1].sum().backward()
     assert v.grad.abs().sum() > 0 and colors.grad.abs().sum() > 0
+
+
+def test_backend_selection_refuses_nvdiffrast_without_licence(monkeypatch):
+    from fitmirror.config import get_settings
+    from fitmirror.errors import ConfigError, SetupError
+    from render.backends import ModernglRasterizer, make_rasterizer
+
+    try:
+        monkeypatch.setenv("FITMIRROR_RENDER_BACKEND", "nvdiffrast")
+        monkeypatch.delenv("FITMIRROR_ACCEPT_NVDIFFRAST_LICENSE", raising=False)
+        get_settings.cache_clear()
+        with pytest.raises(ConfigError, match="non-commercial"):
+            make_rasterizer()
+        monkeypatch.setenv("FITMIRROR_ACCEPT_NVDIFFRAST_LICENSE", "1")
+        get_settings.cache_clear()
+        with pytest.raises(SetupError):  # no nvdiffrast / no CUDA on this machine: a clear error, no fallback
+            make_rasterizer()
+        monkeypatch.setenv("FITMIRROR_RENDER_BACKEND", "moderngl")
+        get_settings.cache_clear()
+        assert isinstance(make_rasterizer(), ModernglRasterizer)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
