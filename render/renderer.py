@@ -271,6 +271,16 @@ class Renderer:
         if gm.texture is not None:
             gm.texture.release()
 
+    @staticmethod
+    def _changed(gm: _GpuMesh, key: str, arr: np.ndarray) -> bool:
+        """Record and report whether `arr` differs from what was last uploaded under `key`."""
+        last = gm.refs.get(key)
+        if last is not None and (last[0] is arr or (last[1].shape == arr.shape and np.array_equal(last[1], arr))):
+            gm.refs[key] = (arr, last[1])
+            return False
+        gm.refs[key] = (arr, np.array(arr, copy=True))
+        return True
+
     def _upload(self, mesh: Mesh) -> _GpuMesh:
         """Create or update the GPU copy of a mesh; vertices every call, the rest only when replaced."""
         mesh.validate()
@@ -317,32 +327,25 @@ class Renderer:
         else:
             gm.buffers["pos"].write(v.tobytes())
             gm.buffers["nrm"].write(nrm.tobytes())
-        # colours (or the base colour), UVs + texture, overlay: re-upload only when the array object changed
-        old = gm.refs.get("col")
+        # colours (or the base colour), UVs + texture, overlay: re-upload only when changed. The same array object
+        # counts as unchanged (in-place edits are not detected); a new object is compared with the last upload.
         if mesh.colors is not None:
-            changed = old is not mesh.colors
-            col_key = mesh.colors
+            col = mesh.colors
         else:
-            col_key = tuple(float(c) for c in mesh.base_color)
-            changed = not isinstance(old, tuple) or old != col_key
-        if changed:
-            c = mesh.colors if mesh.colors is not None else np.tile(np.float32(mesh.base_color), (n, 1))
-            gm.buffers["col"].write(np.ascontiguousarray(c, dtype=np.float32).tobytes())
-            gm.refs["col"] = col_key
-        if mesh.uvs is not None and gm.refs.get("uv") is not mesh.uvs:
+            col = np.tile(np.float32(mesh.base_color), (n, 1))
+        if self._changed(gm, "col", col):
+            gm.buffers["col"].write(np.ascontiguousarray(col, dtype=np.float32).tobytes())
+        if mesh.uvs is not None and self._changed(gm, "uv", mesh.uvs):
             gm.buffers["uv"].write(np.ascontiguousarray(mesh.uvs, dtype=np.float32).tobytes())
-            gm.refs["uv"] = mesh.uvs
-        if mesh.texture is not None and gm.refs.get("tex") is not mesh.texture:
+        if mesh.texture is not None and self._changed(gm, "tex", mesh.texture):
             if gm.texture is not None:
                 gm.texture.release()
             t = np.ascontiguousarray(mesh.texture[::-1])  # GL textures start at the bottom row (v up)
             gm.texture = self.ctx.texture((t.shape[1], t.shape[0]), 3, t.tobytes(), alignment=1)
             gm.texture.build_mipmaps()
             gm.texture.filter = (self._mgl.LINEAR_MIPMAP_LINEAR, self._mgl.LINEAR)
-            gm.refs["tex"] = mesh.texture
-        if mesh.overlay is not None and gm.refs.get("ovl") is not mesh.overlay:
+        if mesh.overlay is not None and self._changed(gm, "ovl", mesh.overlay):
             gm.buffers["ovl"].write(np.ascontiguousarray(mesh.overlay, dtype=np.float32).tobytes())
-            gm.refs["ovl"] = mesh.overlay
         return gm
 
     # -- drawing ------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Meshes and scenes: plain numpy containers handed to the renderer every frame.
 
-Vertices are re-uploaded on every render (poses change each frame); colours, UVs, textures and overlays are
-re-uploaded only when the caller assigns a *new* array object (in-place edits of those are not detected)."""
+Vertices are re-uploaded on every render (poses change each frame); colours, UVs, textures and overlays only when
+the caller hands a new array object with different content (in-place edits of the same object are not detected)."""
 
 from __future__ import annotations
 

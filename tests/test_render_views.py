@@ -235,3 +235,16 @@ def test_gpu_caches_are_bounded(renderer):
     assert len(renderer._meshes) <= MAX_CACHED_MESHES and len(renderer._fbos) <= MAX_CACHED_FRAMEBUFFERS
     img = renderer.render_views(Scene([m]), ["front"], "mosaic", 64, labels=False).image
     assert _is_red(img).sum() > 100
+
+
+def test_attribute_changes_reach_the_gpu(renderer):
+    """Colours and textures re-upload when the caller hands a new array (equal content is skipped)."""
+    shirt = cylinder_mesh("recolour", color=RED)
+    scene = Scene([shirt])
+    assert _is_red(renderer.render_views(scene, ["front"], "mosaic", 64, labels=False).image).sum() > 100
+    shirt.colors = np.tile(np.float32([0.1, 0.2, 0.9]), (len(shirt.vertices), 1))
+    img = renderer.render_views(scene, ["front"], "mosaic", 64, labels=False).image
+    assert _is_red(img).sum() == 0 and (img[..., 2] > 150).sum() > 100
+    shirt.colors = None
+    shirt.base_color = (0.9, 0.05, 0.05)
+    assert _is_red(renderer.render_views(scene, ["front"], "mosaic", 64, labels=False).image).sum() > 100
