@@ -20,7 +20,16 @@ import torch
 
 from fitmirror.errors import InputError
 from render.backends import Rasterizer, default_rasterizer
-from render.cameras import Camera
+from render.cameras import Camera, PinholeCamera
+
+
+def as_camera(camera) -> Camera:
+    """A `Camera`, or a pinhole camera (render's or avatar's: fx, fy, cx, cy, width, height) in webcam space."""
+    if isinstance(camera, Camera):
+        return camera
+    if all(hasattr(camera, k) for k in ("fx", "fy", "cx", "cy", "width", "height")):
+        return PinholeCamera.like(camera).camera()
+    raise InputError(f"not a camera: {type(camera).__name__}")
 
 
 @dataclass
@@ -47,6 +56,7 @@ class Fragments:
 
 def project(vertices: torch.Tensor, camera: Camera) -> tuple[torch.Tensor, torch.Tensor]:
     """World vertices (N,3) -> (screen px (N,2), clip w (N,)), differentiable."""
+    camera = as_camera(camera)
     mvp = torch.as_tensor(camera.mvp, dtype=vertices.dtype, device=vertices.device)
     clip = vertices @ mvp[:3, :3].T + mvp[:3, 3]
     w = vertices @ mvp[3, :3] + mvp[3, 3]
@@ -75,6 +85,7 @@ def rasterize(
     (`CameraRig.camera(...)` or `PinholeCamera.camera()`). Pass `tri_id` to reuse a visibility image."""
     if vertices.ndim != 2 or vertices.shape[1] != 3:
         raise InputError(f"vertices must be (N,3), got {tuple(vertices.shape)}")
+    camera = as_camera(camera)
     f = _faces_tensor(faces, vertices.device)
     if tri_id is None:
         tri_id = (rasterizer or default_rasterizer()).triangle_ids(vertices.detach(), f, camera)

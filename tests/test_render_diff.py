@@ -185,3 +185,18 @@ def test_backend_selection_refuses_nvdiffrast_without_licence(monkeypatch):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_silhouette_in_webcam_space_with_a_pinhole_camera():
+    """Shape-from-photo setting: the mesh in the webcam's camera frame, the camera given by intrinsics."""
+    cam = PinholeCamera.from_fov(160, 120, 60)
+    m = cylinder_mesh(radius_m=0.2, height_m=0.6, center=(0, 0, 0), segments=24, rings=4)
+    v = torch.tensor(cv_to_gl_points(m.vertices + np.float32([0, 0, 2.5])), requires_grad=True)
+    sil = diff.soft_silhouette(v, m.faces, cam, sigma_px=1.0)
+    assert sil.shape == (120, 160) and sil.max() > 0.99 and sil[0, 0] < 0.01
+    # the silhouette's centre of mass is where the mesh centre projects
+    _ys, xs = torch.meshgrid(torch.arange(120) + 0.5, torch.arange(160) + 0.5, indexing="ij")
+    cx = float((sil * xs).sum().detach() / sil.sum().detach())
+    assert abs(cx - cam.cx) < 0.5
+    (sil * xs).sum().backward()  # moving the mesh right moves the mass right: positive x gradient
+    assert float(v.grad[:, 0].sum()) > 0
