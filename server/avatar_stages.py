@@ -161,7 +161,7 @@ class GarmentStage:
             }
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown(wait=True, cancel_futures=True)  # a running drape finishes: no thread outlives the session
 
 
 class RenderStage:
