@@ -102,11 +102,20 @@ def rotvec_to_matrix(r: np.ndarray) -> np.ndarray:
     return np.eye(3) + math.sin(th) * K + (1 - math.cos(th)) * K @ K
 
 
-def slerp_matrix(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
+def matrix_to_rotvec(R: np.ndarray) -> np.ndarray:
+    c = float(np.clip((np.trace(R) - 1) / 2, -1.0, 1.0))
+    th = math.acos(c)
+    w = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]])
+    if th < 1e-6:
+        return w / 2
+    if th > math.pi - 1e-4:  # near 180 degrees: axis from the symmetric part
+        axis = _norm(np.sqrt(np.maximum((np.diag(R) + 1) / 2, 0)) * np.sign(w + 1e-12))
+        return axis * th
+    return w * (th / (2 * math.sin(th)))
 
-    r = Rotation.from_matrix(a.T @ b).as_rotvec()
-    return a @ rotvec_to_matrix(r * t)
+
+def slerp_matrix(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    return a @ rotvec_to_matrix(matrix_to_rotvec(a.T @ b) * t)
 
 
 def mp_world_to_camera(world: np.ndarray) -> np.ndarray:
@@ -162,7 +171,21 @@ class PoseSolver:
         self._bi = bi
         self._rest_frames = self._frames(self.rest_lm, body_frame=True)
         self._last_t: float | None = None
+        parents = self.body.parents
+        self._subtree: dict[int, np.ndarray] = {}
+        for s in ("L", "R"):
+            f = bi[f"foot.{s}"]
+            sub = [j for j in range(len(parents)) if self._is_below(j, f, parents)]
+            self._subtree[f] = np.array(sub, np.int64)
         self.last_ms: dict[str, float] = {}
+
+    @staticmethod
+    def _is_below(j: int, ancestor: int, parents: np.ndarray) -> bool:
+        while j >= 0:
+            if j == ancestor:
+                return True
+            j = int(parents[j])
+        return False
 
     def reset(self) -> None:
         for f in (self.f_world, self.f_px, self.f_vis):
@@ -283,17 +306,7 @@ class PoseSolver:
             hh, tt = LM[f"{side}_heel"], LM[f"{side}_foot_index"]
             if legs_ok and min(vis[hh], vis[tt]) > MIN_VIS:
                 d_rest = Q[f] @ (self.rest_lm[tt] - self.rest_lm[hh])
-                Rf = min_rotation(d_rest, world[tt] - world[hh]) @ Q[f]
-                # everything below the foot follows it
-                for j in range(f, J):
-                    k, chain = j, False
-                    while k >= 0:
-                        if k == f:
-                            chain = True
-                            break
-                        k = parents[k]
-                    if chain:
-                        Q[j] = Rf
+                Q[self._subtree[f]] = min_rotation(d_rest, world[tt] - world[hh]) @ Q[f]  # toes follow
         return Q
 
     def _place(self, lm0: np.ndarray, px: np.ndarray, vis: np.ndarray, tr: Tracking):
