@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nlu.schema import Category, Color, Occasion, Pattern
 
@@ -69,6 +69,11 @@ class ParseContext(BaseModel):
     catalog: list[CatalogEntry] = Field(default_factory=list)
 
     MAX_HISTORY: ClassVar[int] = 20
+
+    @field_validator("history", mode="after")
+    @classmethod
+    def _bounded(cls, v: list[Turn]) -> list[Turn]:
+        return v[-cls.MAX_HISTORY :]  # only recent turns matter; keeps prompts and lookups bounded
 
     def focus(self) -> OutfitItem | None:
         """The item a bare "it"/"this"/"那件" refers to: the one put on last."""
