@@ -36,6 +36,8 @@ def draw_label(
     y1, x1 = min(img.shape[0], y + h + 2 * pad), min(img.shape[1], x + w + 2 * pad)
     if y1 <= y or x1 <= x:
         return
+    if img.shape[2] == 4:
+        img[y:y1, x:x1, 3] = 255  # transparent frames: the label box is opaque
     box = img[y:y1, x:x1, :3]
     box[:] = (box * 0.35 + np.asarray(bg, np.float32) * 0.65).astype(np.uint8)
     mh, mw = min(h, y1 - y - pad), min(w, x1 - x - pad)
