@@ -111,9 +111,10 @@ def run(quick: bool = False) -> dict:
 
     # what the studio shading costs: the same 3 x 512 frame with a one-light Lambert shader, interleaved
     ref = Renderer(fragment_shader=LAMBERT_FS)
-    ta, tb, ca, cb = [], [], [], []
+    aa = Renderer(msaa_samples=4)
+    ta, tb, ca, cb, tc, cc = [], [], [], [], [], []
     for i in range(reps + 3):
-        for rr, ts, cs in ((r, ta, ca), (ref, tb, cb)):
+        for rr, ts, cs in ((r, ta, ca), (ref, tb, cb), (aa, tc, cc)):
             jiggle()
             c0, t0 = time.process_time(), time.perf_counter()
             rr.render_views(scene, views_by_n[3], "mosaic", 512)
@@ -121,15 +122,21 @@ def run(quick: bool = False) -> dict:
                 ts.append((time.perf_counter() - t0) * 1e3)
                 cs.append((time.process_time() - c0) * 1e3)
     ref.close()
-    for key, ts, cs in (("studio_3x512_interleaved", ta, ca), ("lambert_3x512_interleaved", tb, cb)):
+    aa.close()
+    for key, ts, cs in (
+        ("studio_3x512_interleaved", ta, ca),
+        ("lambert_3x512_interleaved", tb, cb),
+        ("studio_msaa4_3x512_interleaved", tc, cc),
+    ):
         results[key] = {
             "median_ms": round(statistics.median(ts), 2),
             "min_ms": round(min(ts), 2),
             "cpu_ms": round(statistics.median(cs), 2),
             "reps": reps,
         }
-    rows.append(("3 views 512x512, studio shading (interleaved with the next row)", "studio_3x512_interleaved"))
+    rows.append(("3 views 512x512, studio shading (interleaved with the next 2 rows)", "studio_3x512_interleaved"))
     rows.append(("3 views 512x512, one-light Lambert reference", "lambert_3x512_interleaved"))
+    rows.append(("3 views 512x512, studio shading + 4x MSAA", "studio_msaa4_3x512_interleaved"))
 
     def stereo():
         jiggle()

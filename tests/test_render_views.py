@@ -248,3 +248,24 @@ def test_attribute_changes_reach_the_gpu(renderer):
     shirt.colors = None
     shirt.base_color = (0.9, 0.05, 0.05)
     assert _is_red(renderer.render_views(scene, ["front"], "mosaic", 64, labels=False).image).sum() > 100
+
+
+def test_msaa_smooths_edges():
+    # a black square facing the camera, turned 30 degrees in plane: slanted edges against white
+    c, sn = math.cos(math.pi / 6), math.sin(math.pi / 6)
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float32) * 0.3
+    xy = corners @ np.array([[c, sn], [-sn, c]], np.float32)
+    verts = np.c_[xy[:, 0], xy[:, 1] + 1.0, np.zeros(4, np.float32)].astype(np.float32)
+    quad = Mesh("quad", verts, np.array([[0, 1, 2], [0, 2, 3]], np.int32), base_color=(0, 0, 0), shininess=0.0)
+    scene = Scene([quad], background=(1, 1, 1))
+    rig = CameraRig(center=(0, 1.0, 0), height_m=1.0)
+    with Renderer(msaa_samples=4) as aa:
+        smooth = aa.render_views(scene, ["front"], "mosaic", 96, labels=False, rig=rig).image
+    with Renderer() as plain:
+        hard = plain.render_views(scene, ["front"], "mosaic", 96, labels=False, rig=rig).image
+
+    def grey(im):
+        return ((im[..., 0] > 30) & (im[..., 0] < 225)).sum()
+
+    assert grey(hard) < 10 and grey(smooth) > 100
+    assert np.abs(smooth.astype(int) - hard.astype(int)).mean() < 10
