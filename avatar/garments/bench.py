@@ -52,7 +52,21 @@ def _body(m: dict):
     shape = shape_from_measurements(
         m["height_cm"], m["weight_kg"], m["chest_cm"], m["waist_cm"], m["hips_cm"], sex=m["sex"], body=bm
     )
-    return np.asarray(shape.rest_vertices, np.float32), bm.faces
+    return np.asarray(shape.rest_vertices, np.float32), bm.faces, shape
+
+
+def _arms_lowered(shape, deg: float) -> np.ndarray:
+    """Posed vertices (camera frame) with both arms lowered `deg` from the A-pose, via avatar.body."""
+    from avatar.body import get_body_model
+
+    bm = get_body_model()
+    g = np.repeat(np.eye(3, dtype=np.float32)[None], len(bm.bone_names), 0)
+    for i, name in enumerate(bm.bone_names):
+        if name.startswith(("upperarm", "lowerarm", "wrist", "finger", "metacarpal")):
+            th = np.deg2rad(deg) * (-1 if name.endswith(".L") else 1)
+            g[i] = [[np.cos(th), -np.sin(th), 0], [np.sin(th), np.cos(th), 0], [0, 0, 1]]
+    v, _, _ = bm.pose_world_orient(bm.rest(shape), g, np.array([0, 0, -3.0], np.float32), np.eye(3, dtype=np.float32))
+    return v
 
 
 def _render(path: Path, bodies, outfits) -> None:
@@ -81,20 +95,20 @@ def _render(path: Path, bodies, outfits) -> None:
 
 def run(quick: bool) -> dict:
     from avatar.garments import Dresser
-    from fitmirror.demo_catalog import SIZES, demo_products
+    from fitmirror.demo_catalog import SIZES, demo_product, demo_products
 
     OUT.mkdir(parents=True, exist_ok=True)
     n_bodies = 2 if quick else 20
     sizes = ("XS", "M", "XXL") if quick else SIZES
     subjects = sample_ansur(n_bodies)
     products = list(demo_products())
-    drape_s, inside, fails, violations, per_cat = [], [], [], [], {}
-    fit_s, pose_ms = [], []
+    drape_s, drape_cpu_s, inside, fails, violations, per_cat = [], [], [], [], [], {}
+    fit_s, pose_ms, pose_collide_ms, posed_inside, posed_inside_fixed = [], [], [], [], []
     render_bodies, render_outfits = [], {}
     t_all = time.perf_counter()
     for bi, subj in enumerate(subjects):
         t0 = time.perf_counter()
-        v, f = _body(subj)
+        v, f, shape = _body(subj)
         fit_s.append(time.perf_counter() - t0)
         dresser = Dresser(v, f)
         a = dresser.body
@@ -108,6 +122,7 @@ def run(quick: bool) -> dict:
                     continue
                 st = o.drape_stats[0]
                 drape_s.append(st.seconds)
+                drape_cpu_s.append(st.cpu_seconds)
                 inside.append(st.inside_fraction)
                 per_cat.setdefault(p.category, []).append(st.seconds)
                 if st.inside_fraction >= 0.01:
@@ -137,6 +152,26 @@ def run(quick: bool) -> dict:
         for _ in range(20):
             o.pose(v)
         pose_ms.append((time.perf_counter() - t) / 20 * 1e3)
+        # Penetration after lowering the arms 30 degrees (blouse + chinos + blazer), with and without push-out.
+        from avatar.garments.collide import BodyCollider
+
+        o3 = dresser.dress(
+            [
+                (demo_product("blouse-silk"), "M"),
+                (demo_product("trousers-chino"), "M"),
+                (demo_product("jacket-blazer"), "M"),
+            ]
+        )
+        pv = _arms_lowered(shape, 30.0)
+        col = BodyCollider(pv, f)
+        plain = o3.pose(pv)
+        o3.pose(pv, collide=True)
+        t = time.perf_counter()
+        fixed = o3.pose(pv, collide=True)
+        pose_collide_ms.append((time.perf_counter() - t) * 1e3)
+        nv = sum(len(m.vertices) for m in plain)
+        posed_inside.append(sum(col.inside_fraction(m.vertices) * len(m.vertices) for m in plain) / nv)
+        posed_inside_fixed.append(sum(col.inside_fraction(m.vertices) * len(m.vertices) for m in fixed) / nv)
     for cat, outs in render_outfits.items():
         if all(x is not None for x in outs):
             _render(OUT / f"garments_{cat}.png", render_bodies, outs)
@@ -151,6 +186,9 @@ def run(quick: bool) -> dict:
         "drape_s_median": round(float(np.median(d)), 3),
         "drape_s_p95": round(float(np.percentile(d, 95)), 3),
         "drape_s_max": round(float(d.max()), 3),
+        "drape_cpu_s_median": round(float(np.median(drape_cpu_s)), 3),
+        "drape_cpu_s_p95": round(float(np.percentile(drape_cpu_s, 95)), 3),
+        "load_avg_end": [round(x, 1) for x in __import__("os").getloadavg()],
         "drape_s_median_by_category": {k: round(float(np.median(x)), 3) for k, x in sorted(per_cat.items())},
         "inside_pct_mean": round(float(np.mean(inside)) * 100, 4),
         "inside_pct_max": round(float(np.max(inside)) * 100, 4),
@@ -158,6 +196,9 @@ def run(quick: bool) -> dict:
         "violation_examples": violations[:10],
         "body_fit_s_median": round(float(np.median(fit_s)), 2),
         "pose_ms_median_2_garments": round(float(np.median(pose_ms)), 2),
+        "pose_collide_ms_median_3_garments": round(float(np.median(pose_collide_ms)), 1),
+        "posed_arms_down_30deg_inside_pct": round(float(np.mean(posed_inside)) * 100, 3),
+        "posed_arms_down_30deg_inside_pct_with_pushout": round(float(np.mean(posed_inside_fixed)) * 100, 3),
         "renders": sorted(str(p.relative_to(REPO_ROOT)) for p in OUT.glob("garments_*.png")),
         "wall_s_total": round(time.perf_counter() - t_all, 1),
     }
@@ -168,9 +209,13 @@ def run(quick: bool) -> dict:
             f"| bodies (ANSUR II) x products x sizes | {len(subjects)} x {len(products)} x {len(sizes)} = {len(drape_s)} drapes |",
             f"| failures (error or >= 1% inside) | {len(fails)} |",
             f"| drape time median / p95 / max | {results['drape_s_median']} / {results['drape_s_p95']} / {results['drape_s_max']} s |",
+            f"| drape CPU time median / p95 (1 torch thread) | {results['drape_cpu_s_median']} / {results['drape_cpu_s_p95']} s |",
             f"| penetration mean / max | {results['inside_pct_mean']} / {results['inside_pct_max']} % of vertices |",
             f"| fit consistency violations (larger size, less ease) | {len(violations)} |",
             f"| pose per frame (t-shirt + jeans) | {results['pose_ms_median_2_garments']} ms |",
+            f"| pose + collision push-out (blouse + chinos + blazer) | {results['pose_collide_ms_median_3_garments']} ms |",
+            f"| inside the body after lowering the arms 30° (plain / push-out) | "
+            f"{results['posed_arms_down_30deg_inside_pct']} / {results['posed_arms_down_30deg_inside_pct_with_pushout']} % |",
             f"| body shape fit from ANSUR tape measures | {results['body_fit_s_median']} s |",
         ]
     )
