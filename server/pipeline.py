@@ -96,8 +96,10 @@ def output_sizes(layout: str, views: tuple[str, ...] | list[str], view_size: tup
 
 
 def _grid(n: int) -> tuple[int, int]:
-    cols = math.ceil(math.sqrt(n))
-    return cols, math.ceil(n / cols)
+    """(cols, rows): one row up to 3 views, then two rows (the same rule as render.renderer.mosaic_grid)."""
+    if n <= 3:
+        return n, 1
+    return math.ceil(n / 2), 2
 
 
 def fit_image(img: Image, size: tuple[int, int]) -> Image:

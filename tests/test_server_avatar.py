@@ -29,7 +29,7 @@ def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
         out = {}
         try:
             for layout, views, size in [
-                ("mosaic", ("front", "back", "left"), (768, 768)),
+                ("mosaic", ("front", "back", "left"), (1152, 384)),
                 ("stereo", ("front",), (768, 384)),
                 ("mirror", ("front",), (640, 480)),
             ]:

@@ -90,7 +90,7 @@ async def test_chromium_session_video_and_command(person_y4m: Path, artifacts: P
                 size = await page.evaluate(
                     "[document.querySelector('video').videoWidth, document.querySelector('video').videoHeight]"
                 )
-                assert size == [768, 768], size
+                assert size == [1152, 384], size
 
                 msg_id = await page.evaluate("fm.command('show me the blue dress in size M')")
                 await page.wait_for_function(

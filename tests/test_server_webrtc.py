@@ -40,7 +40,7 @@ def _recent_stamps(client: Client, track: int = 0) -> list[int]:
 @pytest.mark.parametrize(
     ("layout", "views", "expected"),
     [
-        ("mosaic", ["front", "back", "left"], [(768, 768)]),
+        ("mosaic", ["front", "back", "left"], [(1152, 384)]),
         ("stereo", ["front"], [(768, 384)]),
         ("tracks", ["front", "back", "right"], [(384, 384)] * 3),
         ("mirror", ["front"], [(640, 480)]),
