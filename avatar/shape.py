@@ -287,11 +287,13 @@ def shape_from_measurements(
     if weight_kg is not None:
         targets["weight_kg"] = float(weight_kg)
         # anny's mass from volume is the least certain target once girths are typed
-        sigmas["weight_kg"] = 2.5 if all(v is None for v in given.values()) else 6.0
+        # (the ANSUR regression already turns weight into girths; anny's volume-based mass runs ~10 % light for
+        # real girths, so a tight mass target would inflate every girth)
+        sigmas["weight_kg"] = 8.0
         est, est_sig = estimate_from_height_weight(height_cm, weight_kg, sex)
         for k in GIRTHS:
             if given[k] is None:
-                targets[k], sigmas[k] = est[k], est_sig[k] * 2.0
+                targets[k], sigmas[k] = est[k], est_sig[k]
                 unc[k] = est_sig[k]
     for k, v in given.items():
         if v is not None:
