@@ -151,6 +151,7 @@ class PoseSolver:
         smoothing: float | None = None,
         body: BodyModel | None = None,
         gn_steps: int = 4,
+        refine_2d: bool = True,
     ) -> None:
         from fitmirror.config import get_settings
 
@@ -160,6 +161,7 @@ class PoseSolver:
         self.camera = camera
         self.hfov_deg = hfov_deg
         self.gn_steps = gn_steps
+        self.refine_2d = refine_2d
         s = get_settings().pose_smoothing if smoothing is None else smoothing
         self.smoothing = float(np.clip(s, 0.0, 1.0))
         min_cut = 0.3 + (1.0 - self.smoothing) * 1.4  # Hz: 1.0 at the default smoothing 0.5
@@ -177,6 +179,10 @@ class PoseSolver:
             f = bi[f"foot.{s}"]
             sub = [j for j in range(len(parents)) if self._is_below(j, f, parents)]
             self._subtree[f] = np.array(sub, np.int64)
+        self._limb_subtree = {
+            b: np.array([j for j in range(len(parents)) if self._is_below(j, bi[b], parents)], np.int64)
+            for b, *_ in LIMBS
+        }
         self.last_ms: dict[str, float] = {}
 
     @staticmethod
@@ -240,6 +246,10 @@ class PoseSolver:
         t2 = time.perf_counter()
         lm0 = self.body.landmarks(v0).astype(np.float64)
         dR, t = self._place(lm0, px, vis, tracking)
+        if self.refine_2d and self._refine_limbs(Q, lm0 @ dR.T + t, px, vis, dR, tracking):
+            G = np.einsum("ij,bjk->bik", R_p.T, Q).astype(np.float32)
+            v0, heads0, bt0 = self.body.pose_world_orient(self.rest, G, np.zeros(3, np.float32), R_p.astype(np.float32))
+            lm0 = self.body.landmarks(v0).astype(np.float64)
         M = np.eye(4, dtype=np.float32)
         M[:3, :3], M[:3, 3] = dR, t
         v = (v0 @ dR.T + t).astype(np.float32)
@@ -263,6 +273,50 @@ class PoseSolver:
             shape=self.shape,
             timestamp_ms=tracking.timestamp_ms,
         )
+
+    def _refine_limbs(
+        self, Q: np.ndarray, L: np.ndarray, px: np.ndarray, vis: np.ndarray, dR: np.ndarray, tr: Tracking
+    ) -> bool:
+        """Turn each limb (upper bone, then lower) about its start joint so that its end projects onto the 2D
+        landmark: the end goes to where the camera ray through the landmark meets the sphere of the bone's
+        length around the start joint (the intersection nearer the 3D estimate). MediaPipe's depth keeps
+        choosing between the two intersections; the image fixes the rest. Updates Q in place."""
+        cam = self.camera
+        assert cam is not None
+        changed = False
+        L = L.copy()
+        for side, s in (("left", "L"), ("right", "R")):
+            chains = [
+                (f"upperarm01.{s}", f"{side}_shoulder", f"{side}_elbow", ["elbow", "wrist", "pinky", "index", "thumb"]),
+                (f"lowerarm01.{s}", f"{side}_elbow", f"{side}_wrist", ["wrist", "pinky", "index", "thumb"]),
+            ]
+            if tr.lower_body_visible:
+                chains += [
+                    (f"upperleg01.{s}", f"{side}_hip", f"{side}_knee", ["knee", "ankle", "heel", "foot_index"]),
+                    (f"lowerleg01.{s}", f"{side}_knee", f"{side}_ankle", ["ankle", "heel", "foot_index"]),
+                ]
+            for bone, a_name, b_name, moved in chains:
+                a, b = LM[a_name], LM[b_name]
+                if min(vis[a], vis[b]) < MIN_VIS:
+                    continue
+                start, end = L[a], L[b]
+                length = float(np.linalg.norm(end - start))
+                r = _norm(np.array([(px[b, 0] - cam.cx) / cam.fx, -(px[b, 1] - cam.cy) / cam.fy, -1.0]))
+                rs = float(r @ start)
+                disc = rs * rs - (float(start @ start) - length * length)
+                if disc >= 0:
+                    cands = [r * (rs - math.sqrt(disc)), r * (rs + math.sqrt(disc))]
+                    target = min(cands, key=lambda p: float(np.linalg.norm(p - end)))
+                else:
+                    target = start + length * _norm(r * rs - start)
+                D = min_rotation(end - start, target - start)
+                idx = [LM[f"{side}_{n}"] for n in moved]
+                L[idx] = (L[idx] - start) @ D.T + start
+                D_al = dR.T @ D @ dR
+                sub = self._limb_subtree[bone]
+                Q[sub] = np.einsum("ij,bjk->bik", D_al, Q[sub])
+                changed = True
+        return changed
 
     def _bone_rotations(self, world: np.ndarray, vis: np.ndarray) -> np.ndarray:
         """Per-bone rotation (camera-aligned frame) relative to the rest body frame, (J, 3, 3)."""
