@@ -7,6 +7,8 @@ A final pass pushes any vertex still inside the body out to its collision gap.""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from dataclasses import dataclass
 
@@ -23,6 +25,30 @@ class DrapeStats:
     inside_fraction: float  # share of garment vertices inside the body after draping
     max_move_m: float
     cpu_seconds: float = 0.0  # process CPU time (wall time on a contended machine overstates the cost)
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_USERS = 0
+_THREADS_SAVED = 0
+
+
+@contextlib.contextmanager
+def _single_thread():
+    """torch's thread count is process-wide: the first concurrent drape saves it, the last one restores it, so
+    overlapping drapes from several sessions never leave the process stuck at one thread."""
+    global _THREADS_USERS, _THREADS_SAVED
+    with _THREADS_LOCK:
+        if _THREADS_USERS == 0:
+            _THREADS_SAVED = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _THREADS_USERS += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_USERS -= 1
+            if _THREADS_USERS == 0:
+                torch.set_num_threads(_THREADS_SAVED)
 
 
 def _edges(faces: np.ndarray) -> np.ndarray:
@@ -44,14 +70,12 @@ def drape(
     """Relax `garment.vertices` in place; returns timing and penetration after the relaxation."""
     t0 = time.perf_counter()
     c0 = time.process_time()
-    threads = torch.get_num_threads()
     if device == "cpu":
         # A few thousand vertices: one thread is 10x faster than two on a shared 2-core box (no spin-waits).
-        torch.set_num_threads(1)
-    try:
+        with _single_thread():
+            out = _relax(garment, collider, substeps, iterations, refresh_every, device, dt)
+    else:
         out = _relax(garment, collider, substeps, iterations, refresh_every, device, dt)
-    finally:
-        torch.set_num_threads(threads)
     x0 = garment.vertices
     garment.vertices = out
     inside = collider.inside_fraction(garment.vertices)
