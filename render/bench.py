@@ -33,7 +33,7 @@ def anny_scene() -> tuple[Scene, np.ndarray, np.ndarray]:
     f = model.faces.numpy().astype(np.int32)
     v = np.stack([v[:, 0], v[:, 2], -v[:, 1]], -1).astype(np.float32)  # anny: z up, facing -y
     v[:, 1] -= v[:, 1].min()  # feet on the floor
-    body = Mesh("body", v, f, base_color=(0.87, 0.72, 0.62))
+    body = Mesh("body", v, f, base_color=(0.87, 0.72, 0.62), double_sided=False)  # closed, CCW outwards
     return Scene([body, *stand_in_garments(v, f)]), v, f
 
 
@@ -150,7 +150,9 @@ def run(quick: bool = False) -> dict:
     ar_meshes = []
     for m in scene.meshes:
         v = m.vertices - np.float32([0, 0.95, 2.4])
-        ar_meshes.append(Mesh(m.name, v, m.faces, colors=m.colors, visible=m.name != "body"))
+        ar_meshes.append(
+            Mesh(m.name, v, m.faces, colors=m.colors, visible=m.name != "body", double_sided=m.double_sided)
+        )
     ar_scene = Scene(ar_meshes)
     frame_rgb = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
     mask = np.zeros((480, 640), np.float32)

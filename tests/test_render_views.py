@@ -269,3 +269,19 @@ def test_msaa_smooths_edges():
 
     assert grey(hard) < 10 and grey(smooth) > 100
     assert np.abs(smooth.astype(int) - hard.astype(int)).mean() < 10
+
+
+def test_back_face_culling_of_closed_meshes_changes_nothing_visible(renderer):
+    closed = cylinder_mesh("closed", color=RED)
+    culled = cylinder_mesh("culled", color=RED)
+    culled.double_sided = False
+    for layout in ("mosaic", "mirror", "stereo"):
+        a = renderer.render_views(Scene([closed]), ["front", "three_quarter"], layout, 96, labels=False).image
+        b = renderer.render_views(Scene([culled]), ["front", "three_quarter"], layout, 96, labels=False).image
+        assert np.array_equal(a, b), layout
+    # the id pass still sees every face after a culled display pass
+    cam = CameraRig(center=(0, 1.2, 0), height_m=0.8).camera("front", 64)
+    inside = cylinder_mesh("inside-out", color=RED)
+    inside.faces = inside.faces[:, ::-1].copy()  # wound inwards: culling would hide it
+    ids = renderer.triangle_ids(inside.vertices, inside.faces, cam)
+    assert (ids >= 0).sum() > 500
