@@ -22,6 +22,7 @@ const app = {
   state: null,
   present: false,
   wipes: 0,
+  trackingEvents: 0,
   videoShownAt: null,
   startedAt: performance.now(),
   sessionStartedAt: null,
@@ -114,6 +115,7 @@ function connect() {
     renderControls();
   });
   conn.addEventListener("tracking", (ev) => {
+    app.trackingEvents += 1;
     if (app.conn === conn && ev.detail.msg.present !== app.present) setPresent(!!ev.detail.msg.present);
   });
   conn.start();
