@@ -5,7 +5,8 @@ Public interface (keep stable; see docs/render.md):
     from render.scene import Mesh, Scene, fit_map_colors, cylinder_mesh
         Mesh(name, vertices (N,3) f32 metres y-up facing +z, faces (F,3) int32, colors (N,3)|None, uvs (N,2)|None,
              texture HxWx3 uint8|None, overlay (N,3)|None, overlay_alpha=0.65, base_color, visible=True (False =
-             depth-only occluder), shininess)
+             depth-only occluder), shininess, double_sided=True (False: cull back faces of a closed CCW mesh, the
+             body: ~30 % less CPU on llvmpipe))
         Scene(meshes, background=(r,g,b) 0..1 | None = transparent -> RGBA output)
     from render.cameras import CameraRig, Camera, PinholeCamera, cv_to_gl_points, VIEW_AZIMUTH_DEG
         CameraRig(center, height_m, fov_y_deg).camera(view, width) ; CameraRig.framing(lo, hi) ; .stereo(width, ipd_m)
