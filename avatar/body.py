@@ -51,14 +51,17 @@ class BodyModel:
 
         s = get_settings()
         cache = s.anny_cache_dir
-        os.environ.setdefault("ANNY_CACHE_DIR", str(cache))
+        os.environ["ANNY_CACHE_DIR"] = str(cache)  # read by anny at import time ...
         if not cache.exists() or not any(cache.iterdir()):
             raise ModelUnavailableError(
                 f"the anny body-model cache is missing at {cache}",
                 hint="run `fitmirror setup` once (it builds the 800 MB cache in about 75 s)",
             )
         import anny
+        import anny.paths
         import torch
+
+        anny.paths.set_anny_cache_path(cache)  # ... and set again in case anny was imported earlier
 
         self.torch = torch
         self.device = torch_device(s)
