@@ -120,15 +120,16 @@ class ParseContext(BaseModel):
                 + "; ".join(
                     f"{i.name or i.id} ({i.category}, {i.color or '?'}, size {i.size or '?'})" for i in self.outfit
                 )
+                + ")"
             )
-        else:
-            lines.append("Wearing: nothing selected yet")
         for t in self.history[-3:]:
             if t.text:
-                lines.append(f"Earlier user said: {t.text[:120]}")
+                lines.append(f"(earlier: {t.text[:120]})")
         if self.catalog:
             cats: dict[str, set[str]] = {}
             for p in self.catalog[:200]:
                 cats.setdefault(p.category, set()).update(p.colors)
-            lines.append("Catalogue: " + "; ".join(f"{c} ({', '.join(sorted(v))})" for c, v in sorted(cats.items())))
+            lines.append(
+                "(catalogue: " + "; ".join(f"{c} ({', '.join(sorted(v))})" for c, v in sorted(cats.items())) + ")"
+            )
         return "\n".join(lines)

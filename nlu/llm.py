@@ -46,20 +46,46 @@ recommend {occasion}: what goes with it, complete the look, what to wear.
 category: tshirt shirt blouse sweater(hoodie, 毛衣, 卫衣) jacket(外套) coat(大衣) dress(连衣裙) skirt trousers jeans shorts.
 color: black white grey red orange yellow green blue navy purple pink brown beige.
 pattern: solid striped checked floral dotted denim knit print.
-occasion: wedding party work casual sport beach formal evening outdoor travel home.
-Examples:
-"show me the blue dress in size M" -> {"actions":[{"type":"select","category":"dress","color":"blue"},{"type":"set_size","size":"M"}],"reply":"Here it is."}
-"something light for a picnic" -> {"actions":[{"type":"select","occasion":"casual","text":"light picnic"}],"reply":"Here are some ideas."}
-"有没有适合上班穿的衬衫" -> {"actions":[{"type":"select","category":"shirt","occasion":"work"}],"reply":"好的。"}
-"what should I wear to a gala?" -> {"actions":[{"type":"recommend","occasion":"formal"}],"reply":"Here are some ideas."}
-"will this be too tight on me?" -> {"actions":[{"type":"size_advice"}],"reply":"Let me check."}
-"what's the weather like?" -> {"actions":[],"reply":"I can only help with clothes."}"""
+occasion: wedding party work casual sport beach formal evening outdoor travel home."""
+
+# Few-shot examples as chat turns: part of the fixed prefix (KV-cached), and small models follow them better
+# than examples written inside the system prompt.
+FEW_SHOT: list[tuple[str, str]] = [
+    (
+        "show me the blue dress in size M",
+        '{"actions":[{"type":"select","category":"dress","color":"blue"},{"type":"set_size","size":"M"}],"reply":"Here it is."}',
+    ),
+    (
+        "something light for a picnic",
+        '{"actions":[{"type":"select","text":"light picnic"}],"reply":"Here are some ideas."}',
+    ),
+    ("有没有适合上班穿的衬衫", '{"actions":[{"type":"select","category":"shirt","occasion":"work"}],"reply":"好的。"}'),
+    (
+        "what should I wear to a gala?",
+        '{"actions":[{"type":"recommend","occasion":"formal"}],"reply":"Here are some ideas."}',
+    ),
+    ("will this be too tight on me?", '{"actions":[{"type":"size_advice"}],"reply":"Let me check."}'),
+    (
+        "try the black coat in large",
+        '{"actions":[{"type":"select","category":"coat","color":"black"},{"type":"set_size","size":"L"}],"reply":"Here it is."}',
+    ),
+    ("what's the weather like?", '{"actions":[],"reply":"I can only help with clothes."}'),
+]
 
 MAX_NEW_TOKENS = 160
 
 
+def chat_messages(system: str, user: str) -> list[dict]:
+    msgs = [{"role": "system", "content": system}]
+    for u, a in FEW_SHOT:
+        msgs += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
+    return [*msgs, {"role": "user", "content": user}]
+
+
 def build_user_message(text: str, ctx: ParseContext) -> str:
-    return f"{ctx.prompt_summary()}\nUser: {text}"
+    """The utterance, with the session context (if any) after it in parentheses."""
+    summary = ctx.prompt_summary()
+    return f"{text}\n{summary}" if summary else text
 
 
 def decode_command(raw: str) -> tuple[Command, bool]:
@@ -163,14 +189,14 @@ class LlamaCppBackend(_Base):
         """Evaluate the fixed system prompt once so later calls only pay for the user message (KV prefix reuse)."""
         t0 = time.perf_counter()
         with self._lock:
-            self.complete(SYSTEM_PROMPT, "User: hi", llm_json_schema(), 1)
+            self.complete(SYSTEM_PROMPT, "hi", llm_json_schema(), 1)
         return time.perf_counter() - t0
 
     def complete(self, system: str, user: str, schema: dict, max_tokens: int) -> str:
         n_before = self.llm.n_tokens
         t0 = time.perf_counter()
         out = self.llm.create_chat_completion(
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            messages=chat_messages(system, user),
             grammar=self._grammar_for(schema),
             temperature=0.0,
             max_tokens=max_tokens,
@@ -212,10 +238,7 @@ class TransformersBackend(_Base):
     def complete(self, system: str, user: str, schema: dict, max_tokens: int) -> str:
         import torch
 
-        msgs = [
-            {"role": "system", "content": system + "\nAnswer with one JSON object only."},
-            {"role": "user", "content": user},
-        ]
+        msgs = chat_messages(system + "\nAnswer with one JSON object only.", user)
         ids = self.tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt").to(self.device)
         with torch.inference_mode():
             out = self.model.generate(ids, max_new_tokens=max_tokens, do_sample=False)
@@ -240,7 +263,7 @@ class OpenAIBackend(_Base):
     def complete(self, system: str, user: str, schema: dict, max_tokens: int) -> str:
         body = {
             "model": self.model,
-            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            "messages": chat_messages(system, user),
             "temperature": 0.0,
             "max_tokens": max_tokens,
             "response_format": {"type": "json_schema", "json_schema": {"name": "command", "schema": schema}},
