@@ -240,4 +240,4 @@ def _load_extra_steps() -> None:
 
 
 # Modules whose import registers more steps (kept as a list so this file never imports upper layers).
-EXTRA_STEP_MODULES: list[str] = []
+EXTRA_STEP_MODULES: list[str] = ["avatar.sizing.setup"]

@@ -23,6 +23,7 @@ BENCHES: list[str] = [
     "avatar.garments.bench",
     "render.bench",
     "avatar.bench",
+    "avatar.sizing.bench",
 ]  # stage modules, appended as stages land (e.g. "render.bench")
 
 

@@ -1,0 +1,63 @@
+"""Size advice HTTP API. The server calls `add_routes(app)`; advice runs in the default executor.
+
+POST /api/size-advice  JSON {measurements: {chest_cm, waist_cm, hips_cm, height_cm, weight_kg, ...},
+                             size_chart: {size: {measure_cm: v}} | product_id, category, stretch (0..1),
+                             preference: snug|regular|loose, lang: en|zh, chart_kind: body|garment, user_id}
+  -> 200 {size, confidence, reason, ease_cm, regions, alternatives, chart_size, source, ...}
+  -> 400 {"error": {code, message, hint}} on bad input; 404 unknown product; 503 no trained model (item-id only)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+
+from aiohttp import web
+
+from fitmirror.errors import FitmirrorError, InputError
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _error(e: FitmirrorError) -> web.Response:
+    return web.json_response({"error": e.to_dict()}, status=e.http_status)
+
+
+def _product_lookup(app: web.Application):
+    """The catalogue DB's `get` when the catalogue API is mounted on this app, else None (demo catalogue)."""
+    try:
+        from server.catalog_api import CATALOG_DB
+    except ImportError:
+        return None
+    db = app.get(CATALOG_DB)
+    return db.get if db is not None else None
+
+
+async def size_advice(request: web.Request) -> web.Response:
+    from avatar.sizing.service import advise
+
+    try:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise InputError(f"request body larger than {MAX_BODY_BYTES} bytes")
+        raw = await request.read()
+        if len(raw) > MAX_BODY_BYTES:
+            raise InputError(f"request body larger than {MAX_BODY_BYTES} bytes")
+        try:
+            body = json.loads(raw or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"request body is not valid JSON: {e}") from e
+        if not isinstance(body, dict):
+            raise InputError(
+                "request body must be a JSON object", hint='e.g. {"measurements": {...}, "size_chart": {...}}'
+            )
+        loop = asyncio.get_running_loop()
+        fn = functools.partial(advise, body, product_lookup=_product_lookup(request.app))
+        advice = await loop.run_in_executor(None, fn)
+    except FitmirrorError as e:
+        return _error(e)
+    return web.json_response(advice, dumps=functools.partial(json.dumps, ensure_ascii=False))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/size-advice", size_advice)

@@ -1,0 +1,70 @@
+"""POST /api/size-advice through a real aiohttp app and test client."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from avatar.sizing.charts import demo_chart
+from server.size_api import add_routes
+
+
+async def _client() -> TestClient:
+    app = web.Application()
+    add_routes(app)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+async def test_size_advice_200_with_chart_and_chinese_reason():
+    client = await _client()
+    try:
+        body = {
+            "measurements": {"chest_cm": 92, "waist_cm": 79, "hips_cm": 101, "height_cm": 166},
+            "size_chart": demo_chart("dress"),
+            "category": "dress",
+            "stretch": 0.1,
+            "preference": "regular",
+            "lang": "zh",
+        }
+        r = await client.post("/api/size-advice", json=body)
+        assert r.status == 200
+        out = await r.json()
+        assert out["size"] == "M"
+        assert 0 < out["confidence"] <= 1
+        assert "胸围" in out["reason"]
+        assert set(out["ease_cm"]) == {"chest_cm", "waist_cm", "hips_cm"}
+        assert out["alternatives"][0]["size"] == "M"
+
+        r = await client.post("/api/size-advice", json={"measurements": {"chest_cm": 100}, "product_id": "tee-classic"})
+        assert r.status == 200 and (await r.json())["size"] in {"S", "M", "L"}
+    finally:
+        await client.close()
+
+
+async def test_size_advice_400_on_bad_input():
+    client = await _client()
+    try:
+        r = await client.post("/api/size-advice", data=b"{not json")
+        assert r.status == 400
+        assert "not valid JSON" in (await r.json())["error"]["message"]
+
+        r = await client.post("/api/size-advice", json={"measurements": {"chest_cm": 92}, "preference": "baggy"})
+        assert r.status == 400
+        assert "preference" in (await r.json())["error"]["message"]
+
+        r = await client.post(
+            "/api/size-advice", json={"measurements": {"chest_cm": 900}, "size_chart": demo_chart("dress")}
+        )
+        assert r.status == 422
+        assert "chest_cm" in (await r.json())["error"]["message"]
+
+        r = await client.post("/api/size-advice", json={"measurements": {"chest_cm": 92}})
+        assert r.status == 400
+        assert "size_chart or product_id" in (await r.json())["error"]["message"]
+
+        r = await client.post("/api/size-advice", json=[1, 2])
+        assert r.status == 400
+    finally:
+        await client.close()
