@@ -196,6 +196,21 @@ def _garments(s: Settings) -> Check:
     return Check("garments", "ok", "warp mesh queries for draping; rembg u2netp for product photos")
 
 
+def _size_model(s: Settings) -> Check:
+    """Chart-based size advice works without it; learned fit feedback and RTR item advice need it."""
+    d = s.size_model_path
+    if not (d / "meta.json").is_file() or not (d / "booster.txt").is_file():
+        return Check(
+            "size_model", "missing", f"no fit model in {d}: run `fitmirror setup --only size-model`", required=False
+        )
+    import json
+
+    rep = json.loads((d / "meta.json").read_text()).get("report", {})
+    return Check(
+        "size_model", "ok", f"LightGBM fit model at {d}, trained on {rep.get('n_train', '?')} rows", required=False
+    )
+
+
 def _chromium(s: Settings) -> Check:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if not exe:
@@ -216,6 +231,7 @@ CHECKS: list[Callable[[Settings], Check]] = [
     _codecs,
     _nvenc,
     _garments,
+    _size_model,
     _chromium,
 ]
 
