@@ -251,7 +251,7 @@ class Client:
         else:
             self.dc.send(text)
 
-    async def request(self, obj: dict[str, Any], timeout: float = 10) -> dict[str, Any]:  # noqa: ASYNC109
+    async def request(self, obj: dict[str, Any], timeout: float = 20) -> dict[str, Any]:  # noqa: ASYNC109
         """Send a message with an id and wait for the ack or error carrying that id."""
         start = len(self.messages)
         self.send(obj)

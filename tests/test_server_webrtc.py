@@ -85,10 +85,10 @@ async def test_h264_over_websocket_with_control_messages():
                 {"type": "actions", "id": 2, "actions": [{"type": "select", "category": "dress", "color": "blue"}]}
             )
             assert ack["type"] == "ack"
-            await client.wait_for(lambda: any(m["type"] == "state" and m["outfit"] for m in client.messages), 5)
+            await client.wait_for(lambda: any(m["type"] == "state" and m["outfit"] for m in client.messages), 15)
             ack = await client.request({"type": "command", "id": "c1", "text": "in size M please"})
             assert ack["type"] == "ack" and {"type": "set_size", "size": "M"} in ack["actions"]
-            await client.wait_for(lambda: any(m["type"] == "reply" for m in client.messages), 5)
+            await client.wait_for(lambda: any(m["type"] == "reply" for m in client.messages), 15)
             state = [m for m in client.messages if m["type"] == "state"][-1]
             assert state["size"] == "M" and state["outfit"][0]["color"] == "blue"
             ack = await client.request({"type": "set_measurements", "id": "m", "height_cm": 172, "weight_kg": 64})
@@ -104,7 +104,7 @@ async def test_h264_over_websocket_with_control_messages():
             for msg, code in bad:
                 start = len(client.messages)
                 client.send(msg)
-                await client.wait_for(lambda s=start: any(m["type"] == "error" for m in client.messages[s:]), 5)
+                await client.wait_for(lambda s=start: any(m["type"] == "error" for m in client.messages[s:]), 15)
                 err = next(m for m in client.messages[start:] if m["type"] == "error")
                 assert err["code"] == code, (msg, err)
                 assert err["message"]
@@ -115,12 +115,12 @@ async def test_h264_over_websocket_with_control_messages():
             ]:
                 start = len(client.messages)
                 client.send(raw)
-                await client.wait_for(lambda s=start: any(m["type"] == "error" for m in client.messages[s:]), 5)
+                await client.wait_for(lambda s=start: any(m["type"] == "error" for m in client.messages[s:]), 15)
                 assert next(m for m in client.messages[start:] if m["type"] == "error")["code"] == code
             # the session still streams after all that
             n = client.received[0].frames
             await client.wait_frames(n + 5, timeout=10)
-            await client.wait_for(lambda: any(m["type"] == "stats" for m in client.messages), 5)
+            await client.wait_for(lambda: any(m["type"] == "stats" for m in client.messages), 15)
             stats = [m for m in client.messages if m["type"] == "stats"][-1]
             assert stats["fps_out"] > 0 and stats["fps_in"] > 0
         finally:
@@ -159,7 +159,7 @@ async def test_capacity_bad_offers_and_flood():
             # flood: 60 pings at once from the first client; the limiter answers rate_limited, the video keeps going
             for i in range(60):
                 first.send({"type": "ping", "id": i})
-            await first.wait_for(lambda: any(m.get("code") == "rate_limited" for m in first.messages), 5)
+            await first.wait_for(lambda: any(m.get("code") == "rate_limited" for m in first.messages), 15)
             acks = [m for m in first.messages if m["type"] == "ack"]
             assert 0 < len(acks) < 60
             n = first.received[0].frames
@@ -270,7 +270,7 @@ async def test_shutdown_tells_clients_and_closes_sessions():
             await client.wait_frames(3, timeout=30)
             await app[MANAGER].shutdown(1.0)
             assert not app[MANAGER].sessions
-            await client.wait_for(lambda: any(m.get("code") == "shutting_down" for m in client.messages), 5)
+            await client.wait_for(lambda: any(m.get("code") == "shutting_down" for m in client.messages), 15)
             with pytest.raises(HTTPError) as e:
                 other = Client(url)
                 try:
