@@ -57,6 +57,13 @@ class BodyModel:
                 f"the anny body-model cache is missing at {cache}",
                 hint="run `fitmirror setup` once (it builds the 800 MB cache in about 75 s)",
             )
+        try:  # warp (anny's skinning) prints kernel-cache notes on stdout, which would corrupt `--json` output
+            import warp
+
+            warp.config.quiet = True
+            warp.config.log_level = max(warp.config.log_level, warp.LOG_WARNING)
+        except ImportError:  # pragma: no cover - comes with anny
+            pass
         import anny
         import anny.paths
         import torch
