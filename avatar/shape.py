@@ -300,14 +300,25 @@ def shape_from_measurements(
             targets[k], sigmas[k] = float(v), 0.2
             unc[k] = 0.5
     fixed = {} if sex is None else {"gender": 1.0 if sex == "female" else 0.0}
-    ph, m = solve_phenotype(targets, sigmas, fixed=fixed, body=body, iterations=10)
+    ph, m_mesh = solve_phenotype(targets, sigmas, fixed=fixed, body=body, iterations=10)
+    # Reported measurements: typed values as typed, untyped girths from the ANSUR II regression (about 3 cm MAE,
+    # better than the anny mesh, whose shape space cannot follow every combination: see docs/avatar.md);
+    # the mesh's own tape measurements stay in `mesh_measurements`.
+    m = Measurements(**{k: float(getattr(m_mesh, k)) for k in MEASUREMENT_KEYS}, weight_kg=m_mesh.weight_kg)
+    if weight_kg is not None:
+        m.weight_kg = float(weight_kg)
     for k in MEASUREMENT_KEYS:
         unc.setdefault(k, 3.0 if k not in ("shoulder_width_cm", "arm_length_cm") else 2.5)
-        if k in targets:  # what the model could not reach adds to the uncertainty
-            unc[k] = float(np.hypot(unc[k], getattr(m, k) - targets[k]))
+        if k in targets:
+            setattr(m, k, float(targets[k]) if k != "height_cm" else float(m_mesh.height_cm))
+            if given.get(k) is not None or k == "height_cm":  # what the mesh could not reach adds uncertainty
+                unc[k] = float(np.hypot(unc[k], getattr(m_mesh, k) - targets[k]))
     m.uncertainty_cm = {k: round(v, 2) for k, v in unc.items()}
+    m_mesh.uncertainty_cm = {k: round(abs(getattr(m_mesh, k) - getattr(m, k)) + unc[k], 2) for k in MEASUREMENT_KEYS}
     rest = (body or get_body_model()).rest(ph)
-    return BodyShape(phenotype=ph, rest_vertices=rest.vertices, measurements=m, source="measurements")
+    return BodyShape(
+        phenotype=ph, rest_vertices=rest.vertices, measurements=m, source="measurements", mesh_measurements=m_mesh
+    )
 
 
 # --- from silhouettes ---------------------------------------------------------------------------------------

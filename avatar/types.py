@@ -151,6 +151,7 @@ class BodyShape:
     rest_vertices: np.ndarray | None = None  # (N, 3) float32, body frame
     measurements: Measurements | None = None
     source: str = "default"  # "default", "measurements", "photo", "live"
+    mesh_measurements: Measurements | None = None  # tape measurements of the mesh itself, when they differ
 
     def key(self) -> tuple[float, ...]:
         return tuple(round(float(self.phenotype.get(k, 0.5)), 5) for k in PHENOTYPE_KEYS)
