@@ -117,6 +117,7 @@ export class FitConnection extends EventTarget {
     this.ws = null;
     this.dc = null;
     this.attempt = 0;
+    this.connects = 0; // sessions established so far (reconnects included)
     this.lastState = null;
     this.quality = { fps: null, rttMs: null, kbpsIn: 0, kbpsOut: 0, width: 0, height: 0 };
     this._wanted = false;
@@ -136,6 +137,9 @@ export class FitConnection extends EventTarget {
   start() {
     if (this._wanted) return;
     this._wanted = true;
+    // leaving the page ends the session at once (otherwise the server notices only when ICE consent fails)
+    this._onPageHide = () => this.close();
+    window.addEventListener("pagehide", this._onPageHide);
     this._loop();
   }
 
@@ -147,6 +151,7 @@ export class FitConnection extends EventTarget {
   /** End the session for good (sends "bye", closes the peer connection and socket). */
   close() {
     this._wanted = false;
+    if (this._onPageHide) window.removeEventListener("pagehide", this._onPageHide);
     if (this._retryWake) this._retryWake();
     try {
       this._sendRaw({ type: "bye" });
@@ -328,6 +333,7 @@ export class FitConnection extends EventTarget {
       }
     });
     this.attempt = 0;
+    this.connects += 1;
     this._setStatus("connected", { via: this.signalledVia });
     this._startTimers(gen);
   }
