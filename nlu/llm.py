@@ -180,7 +180,7 @@ class LlamaCppBackend(_Base):
     def _grammar_for(self, schema: dict) -> Any:
         from llama_cpp import LlamaGrammar
 
-        key = json.dumps(schema, sort_keys=True)
+        key = json.dumps(schema)  # key order matters: the grammar emits properties in this order
         if self._grammar is None or self._grammar[0] != key:
             self._grammar = (key, LlamaGrammar.from_json_schema(key, verbose=False))
         return self._grammar[1]
