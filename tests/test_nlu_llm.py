@@ -42,6 +42,12 @@ def test_llm_parses_free_form(llama: LlamaCppBackend) -> None:
     assert r2.actions and r2.actions[0].type == "select"
     assert r2.actions[0].category in ("dress", "skirt")
     assert any("\u4e00" <= ch <= "\u9fff" for ch in r2.reply)
+    # multi-action through the grammar (a schema with re-ordered keys once made set_size unreachable)
+    r3 = parse("let me try the navy coat in large", ParseContext(), backend="llm", llm=llama)
+    assert [a.model_dump(exclude_none=True) for a in r3.actions] == [
+        {"type": "select", "category": "coat", "color": "navy"},
+        {"type": "set_size", "size": "L"},
+    ], llama.last_stats.get("raw")
 
 
 def test_invalid_llm_output_means_no_action() -> None:
