@@ -92,3 +92,22 @@ def test_clear_errors_for_missing_file_and_columns(tmp_path):
         read_table(tmp_path / "bad.parquet", need_label=True)
     with pytest.raises(ModelUnavailableError, match="no trained size model"):
         cli.main(["eval", "--model", str(tmp_path), "--data", str(tmp_path / "bad.parquet")])
+
+
+def test_item_id_advice_grows_with_the_body(trained):
+    from avatar.sizing.model import FitModel
+    from avatar.sizing.service import advise
+
+    model = FitModel.load(trained)
+    item = str(int(model.stats.item["n"].idxmax()))  # the most-rented item
+    sizes = []
+    for kg in (50, 62, 75, 90):
+        out = advise({"measurements": {"height_cm": 165, "weight_kg": kg}, "product_id": item}, model_dir=trained)
+        assert out["source"] == "model" and 0 < out["confidence"] <= 1
+        assert "shoppers like you" in out["reason"]
+        sizes.append(int(out["size"]))
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0], sizes
+    zh = advise(
+        {"measurements": {"height_cm": 165, "weight_kg": 60}, "product_id": item, "lang": "zh"}, model_dir=trained
+    )
+    assert "合身" in zh["reason"]

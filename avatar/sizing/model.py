@@ -308,7 +308,10 @@ def score_item_sizes(
     for c in ("height_in", "weight_lbs", "bust_size_num", "bust_size_letter", "age"):
         if c not in df.columns:
             df[c] = np.nan
-    p = model.predict_proba(df)
+    X = model.features(df)
+    p = model.booster.predict(X[model.meta["features"]], num_threads=1)
     out = pd.DataFrame(p, columns=list(LABELS), index=pd.Index(sizes, name="size"))
+    # the size bodies like this one usually rent, shifted by how this item's renters size vs the average
+    out["typical_size"] = X["body_size"].to_numpy() + (X["item_mean_size"] - X["cat_true_size"]).fillna(0.0).to_numpy()
     out["n_rentals"] = [float(isz.loc[(item_id, s), "n"]) for s in sizes]
     return out

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from avatar.sizing.recommend import FitFeedback, SizeAdvice, recommend_size, validate_body
 from fitmirror.errors import InputError, ModelUnavailableError, NotFoundError
 
+TYPICAL_WINDOW = 5.0  # RTR size units around the body-predicted size that the learned model is trusted in
 PREFERENCE_WEIGHT = 0.4  # how much a snug (loose) preference counts a "small" ("large") outcome as acceptable
 
 
@@ -146,7 +147,14 @@ def model_advice(
     w = PREFERENCE_WEIGHT
     util = p["fit"] + (w * p["small"] if preference == "snug" else 0) + (w * p["large"] if preference == "loose" else 0)
     util = util + 0.02 * (p["n_rentals"] >= 3)  # prefer sizes this item is actually rented in
-    best = int(util.idxmax())
+    # The fit probabilities are learned from people who rented near their own size, so they are only trusted
+    # near the size bodies like this one usually rent here (about one RTR size step, 4 units, either side).
+    typical = float(p["typical_size"].iloc[0])
+    near = (p.index.to_series() - typical).abs()
+    cand = near[near <= TYPICAL_WINDOW].index
+    if len(cand) == 0:
+        cand = near.nsmallest(1).index
+    best = int(util.loc[cand].idxmax())
     row = p.loc[best]
     sizes = list(p.index)
     i = sizes.index(best)
