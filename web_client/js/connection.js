@@ -459,6 +459,11 @@ export class FitConnection extends EventTarget {
     this._pending.clear();
     this._pings.clear();
     this._prevStats = null;
+    if (this.quality.fps != null || this.quality.rttMs != null) {
+      // no stale numbers while disconnected
+      this.quality = { fps: null, rttMs: null, kbpsIn: 0, kbpsOut: 0, width: 0, height: 0 };
+      this._emit("quality", { ...this.quality });
+    }
     if (this.dc) {
       try {
         this.dc.close();

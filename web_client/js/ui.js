@@ -91,7 +91,10 @@ export function bindQuality(conn, el) {
     el.textContent = `${fps} ${t("quality.fps")} · ${t("quality.rtt")} ${rtt}`;
     el.dataset.fps = q.fps == null ? "" : q.fps.toFixed(1);
     el.dataset.rtt = q.rttMs == null ? "" : q.rttMs.toFixed(1);
-    if (q.fps == null) return;
+    if (q.fps == null) {
+      delete el.dataset.level;
+      return;
+    }
     const good = q.fps >= 10 && (q.rttMs == null || q.rttMs < 300);
     el.dataset.level = good ? "good" : q.fps >= 3 ? "fair" : "poor";
   });
