@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     uplink_min_bitrate_kbps: int = Field(
         0, description="Ask browsers to send the webcam at least this fast (x-google-min-bitrate; 0 = browser default)."
     )
-    uplink_max_bitrate_kbps: int = Field(2500, description="Cap on the browser's webcam bitrate (x-google-max-bitrate).")
+    uplink_max_bitrate_kbps: int = Field(
+        2500, description="Cap on the browser's webcam bitrate (x-google-max-bitrate)."
+    )
     audio_buffer_s: float = Field(10.0, description="Seconds of 16 kHz mono audio kept per session for voice.")
     voice_commands: bool = Field(True, description="Transcribe the session's microphone track into commands.")
     jitter_buffer_marker: bool = Field(
