@@ -58,6 +58,12 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+class SetupSkipped(SetupError):
+    """An optional step cannot run on this machine (e.g. evaluation data absent); set-up goes on and says so."""
+
+    code = "setup_skipped"
+
+
 @dataclass
 class Step:
     name: str
@@ -225,7 +231,12 @@ def run_all(only: list[str] | None = None, force: bool = False) -> None:
             continue
         t0 = time.monotonic()
         _say(f"{step.name}: starting")
-        step.run(s)
+        try:
+            step.run(s)
+        except SetupSkipped as e:
+            # Loud, not silent: printed here and reported by `fitmirror doctor` as missing.
+            _say(f"WARNING: {step.name} skipped: {e.message}" + (f" ({e.hint})" if e.hint else ""))
+            continue
         if not step.done(s):
             raise SetupError(f"set-up step {step.name} ran but its result is missing")
         _say(f"{step.name}: done in {time.monotonic() - t0:.0f} s")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 
-from fitmirror.assets import Step, register_step
+from fitmirror.assets import SetupSkipped, Step, register_step
 from fitmirror.config import SHARED_DATA, Settings
 from fitmirror.errors import SetupError
 
@@ -36,10 +36,14 @@ def _run(s: Settings) -> None:
     from avatar.sizing.model import train_model
 
     path = train_data_path(s)
+    if not path.exists() and s.size_train_data:
+        raise SetupError(f"FITMIRROR_SIZE_TRAIN_DATA={path} does not exist", hint="fix the path or unset it")
     if not path.exists():
-        raise SetupError(
-            f"size-model: training data {path} not found",
-            hint="point FITMIRROR_SIZE_TRAIN_DATA at a RentTheRunway-format train.parquet",
+        # Without fit-feedback data the learned model cannot be trained; chart-based advice still works and
+        # `fitmirror doctor` reports size_model as missing.
+        raise SetupSkipped(
+            f"training data {path} not found; size advice will use size charts only",
+            hint="point FITMIRROR_SIZE_TRAIN_DATA at a RentTheRunway-format train.parquet and re-run make setup",
         )
     t0 = time.monotonic()
     print(f"[setup] size-model: training on {path} (about 1-3 minutes on 2 cores) ...", flush=True)
