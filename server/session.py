@@ -46,7 +46,7 @@ from server.pipeline import (
     n_tracks,
     output_sizes,
 )
-from server.state import SessionState
+from server.state import SessionState, demo_outfit_items
 
 if TYPE_CHECKING:
     from server.metrics import Metrics
@@ -259,6 +259,8 @@ class Session:
         size = options.resolution or ((640, 480) if layout == "mirror" else (s.view_size_px, s.view_size_px))
         self.fps = options.fps or s.output_fps
         self.state = SessionState(views=views, layout=layout, view_size=size, stamp=options.stamp)
+        if options.pipeline == "avatar" and s.demo_outfit:  # the demo: dressed within seconds of connecting
+            self.state.outfit = demo_outfit_items(s.demo_outfit)
         self.created = time.monotonic()
         self.last_activity = self.created
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=parse_ice_servers(s.ice_servers)))
@@ -600,8 +602,22 @@ class Session:
         ok = await self._apply_actions(msg_id, result.actions, reply) if result.actions else None
         if ok is None:
             await self._safe(reply, P.dump(P.AckMsg(id=msg_id, actions=[])))
-        if result.reply:
-            await self.broadcast(P.dump(P.ReplyMsg(text=result.reply, id=msg_id)))
+        text_out = result.reply
+        if ok is not False and any(a.get("type") in ("size_advice", "compare_sizes") for a in result.actions):
+            from server.size_reply import size_reply  # the size module answers; nlu only said "let me check"
+
+            st = self.state
+            try:
+                grounded = await asyncio.get_running_loop().run_in_executor(
+                    None, size_reply, result.actions, st.outfit, st.size, st.measurements,
+                    st.fit.model_dump(exclude_none=True), lang,
+                )  # fmt: skip
+            except Exception as e:  # the size module failed: say so rather than pretend
+                log.warning("size reply failed: %s", e)
+                grounded = ("尺码服务出错。" if lang == "zh" else "The size service failed: ") + str(e)
+            text_out = grounded or text_out
+        if text_out:
+            await self.broadcast(P.dump(P.ReplyMsg(text=text_out, id=msg_id)))
 
     async def on_transcript(self, text: str) -> None:
         """A spoken utterance (from server.voice): tell the clients, then run it as a command."""
@@ -689,6 +705,7 @@ class SessionManager:
         self.accepting = True
         self._nlu_pool: ThreadPoolExecutor | None = None
         self._voice: Any = None
+        metrics.bind_sessions(lambda: len(self.sessions), settings.max_sessions)
         metrics.bind_fps(
             lambda: sum(s.fps_in.rate() for s in list(self.sessions.values())),
             lambda: sum(s.fps_out.rate() for s in list(self.sessions.values())),

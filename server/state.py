@@ -15,6 +15,9 @@ from server.protocol import FitSummary, StateMsg
 
 SIZES = ("XXS", "XS", "S", "M", "L", "XL", "XXL", "3XL")
 MAX_HISTORY = 32
+# a dress takes the place of the inner top and the bottoms (not of a jacket or coat over it), and they of it
+_INNER = {"tshirt", "shirt", "blouse", "sweater", "skirt", "trousers", "jeans", "shorts"}
+REPLACES: dict[str | None, set[str]] = {"dress": _INNER, **{c: {"dress"} for c in _INNER}}
 
 
 @dataclass
@@ -93,7 +96,8 @@ class SessionState:
             if not item:
                 raise ValueError("select needs at least one of category, color, pattern, occasion, text")
             cat = item.get("category")
-            self.outfit = [i for i in self.outfit if cat is None or i.get("category") != cat] + [item]
+            gone = {cat} | REPLACES.get(cat, set())
+            self.outfit = [i for i in self.outfit if cat is None or i.get("category") not in gone] + [item]
         elif kind == "set_size":
             self.size = self._next_size(str(action.get("size", "")))
         elif kind == "set_color":
@@ -123,3 +127,26 @@ class SessionState:
         if not size or len(size) > 8:
             raise ValueError("set_size needs a size such as S, M, L or a number")
         return size.upper()
+
+
+def demo_outfit_items(spec: str) -> list[dict[str, Any]]:
+    """'product_id:colour,...' (the `demo_outfit` setting) -> outfit items naming catalogue products; an unknown
+    product or colour is a configuration error, not a silently empty outfit."""
+    from fitmirror.demo_catalog import demo_product
+    from fitmirror.errors import ConfigError
+
+    items: list[dict[str, Any]] = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        pid, _, color = part.partition(":")
+        try:
+            product = demo_product(pid.strip())
+        except Exception as e:
+            raise ConfigError(
+                f"demo_outfit: unknown demo product {pid!r}", hint="FITMIRROR_DEMO_OUTFIT=product_id:colour,..."
+            ) from e
+        colors = [c.name for c in product.colors]
+        color = color.strip() or colors[0]
+        if color not in colors:
+            raise ConfigError(f"demo_outfit: {pid} comes in {', '.join(colors)}, not {color!r}")
+        items.append({"category": product.category, "color": color, "product_id": product.id})
+    return items
