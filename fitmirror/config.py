@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(8_192, description="Largest accepted control message.")
     max_messages_per_s: float = Field(20.0, description="Control messages per second per session (token bucket).")
     drain_timeout_s: float = Field(10.0, description="Graceful shutdown: wait this long for sessions to end.")
+    preload_pipelines: str = Field(
+        "avatar",
+        description="Pipelines `fitmirror serve` builds once at start-up on a background thread (comma-separated; "
+        "empty = none), so the first shopper's answer is not delayed by model loading (7-20 s on a loaded CPU).",
+    )
     demo_outfit: str = Field(
         "tee-classic:white,jeans-straight:blue",
         description="Outfit an avatar session starts with (product_id:colour, comma-separated; empty = none), so a "

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import json
@@ -34,6 +35,7 @@ METRICS = web.AppKey("metrics", Metrics)
 SETTINGS = web.AppKey("settings", Settings)
 ROUTE_ERRORS = web.AppKey("route_errors", dict)
 STARTED = web.AppKey("started", float)
+PRELOAD = web.AppKey("preload", dict)  # {"task": the start-up warm-up task} while preloading
 
 
 def error_response(e: FitmirrorError, msg_id: Any = None) -> web.Response:
@@ -224,7 +226,21 @@ def _add_peer_routes(app: web.Application) -> None:
             app[ROUTE_ERRORS][name] = f"{type(e).__name__}: {e}"
 
 
-def create_app(settings: Settings | None = None, *, peer_routes: bool = True) -> web.Application:
+def preload_pipelines(names: list[str]) -> dict[str, float]:
+    """Build and close each pipeline once (blocking): imports and model files are loaded, so a session's own
+    build takes a fraction of a second. Returns seconds per pipeline."""
+    from server.pipeline import build_pipeline
+
+    took = {}
+    for name in names:
+        t0 = time.monotonic()
+        build_pipeline(name).close()
+        took[name] = round(time.monotonic() - t0, 2)
+    return took
+
+
+def create_app(settings: Settings | None = None, *, peer_routes: bool = True, preload: bool = False) -> web.Application:
+    """preload: build `settings.preload_pipelines` on a background thread at start-up (`fitmirror serve`)."""
     settings = settings or get_settings()
     aiortc_patches.apply_settings(settings)
     app = web.Application(client_max_size=settings.max_sdp_bytes + 64 * 1024)
@@ -234,6 +250,7 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True) ->
     app[MANAGER] = SessionManager(settings, metrics_)
     app[ROUTE_ERRORS] = {}
     app[STARTED] = time.monotonic()
+    app[PRELOAD] = {}
     r = app.router
     r.add_post("/offer", post_offer)
     r.add_get("/ws", ws_handler)
@@ -250,6 +267,20 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True) ->
         await app[MANAGER].shutdown(settings.drain_timeout_s)
 
     app.on_shutdown.append(on_shutdown)
+    names = [n.strip() for n in settings.preload_pipelines.split(",") if n.strip()] if preload else []
+    if names:
+
+        async def on_startup(app: web.Application) -> None:
+            async def warm() -> None:
+                try:
+                    took = await asyncio.get_running_loop().run_in_executor(None, preload_pipelines, names)
+                    log.info("preloaded pipelines: %s", took)
+                except Exception as e:  # the sessions will report the real error; the server still serves
+                    log.warning("preloading %s failed: %s", names, e)
+
+            app[PRELOAD]["task"] = asyncio.ensure_future(warm())
+
+        app.on_startup.append(on_startup)
     return app
 
 

@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     from server.app import create_app
 
-    app = create_app(s)
+    app = create_app(s, preload=True)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
     print(f"fitmirror: serving on http://{shown}:{args.port}/  (test page /_test/, metrics /metrics)", flush=True)
     # run_app turns SIGINT/SIGTERM into a graceful exit: on_shutdown tells clients and drains sessions

@@ -8,6 +8,7 @@ image when the webcam stalls, bound every buffer, and release every task, thread
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import re
 import time
@@ -259,8 +260,8 @@ class Session:
         size = options.resolution or ((640, 480) if layout == "mirror" else (s.view_size_px, s.view_size_px))
         self.fps = options.fps or s.output_fps
         self.state = SessionState(views=views, layout=layout, view_size=size, stamp=options.stamp)
-        if options.pipeline == "avatar" and s.demo_outfit:  # the demo: dressed within seconds of connecting
-            self.state.outfit = demo_outfit_items(s.demo_outfit)
+        if options.pipeline == "avatar":  # the demo: dressed within seconds of connecting
+            self.state.outfit = copy.deepcopy(manager.demo_outfit)
         self.created = time.monotonic()
         self.last_activity = self.created
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=parse_ice_servers(s.ice_servers)))
@@ -702,6 +703,8 @@ class SessionManager:
         self.settings = settings
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
+        # resolved once at start-up: a bad setting fails here, and the catalogue import stays off the event loop
+        self.demo_outfit = demo_outfit_items(settings.demo_outfit)
         self.accepting = True
         self._nlu_pool: ThreadPoolExecutor | None = None
         self._voice: Any = None

@@ -3,6 +3,8 @@ replacing the top and bottoms, and size questions answered from the size module 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from fitmirror.config import Settings
@@ -69,3 +71,17 @@ def test_size_answers_are_grounded():
     t = size_reply([{"type": "compare_sizes", "sizes": ["M", "L"]}], dress, "M", {}, fit, "zh")
     assert "M 对比 L" in t and "胸围" in t and "cm" in t
     assert "Pick a garment" in size_reply([{"type": "size_advice"}], [], None, {}, {}, "en")
+
+
+async def test_serve_preloads_pipelines_in_the_background():
+    from server.app import PRELOAD, create_app, start_site
+
+    app = create_app(Settings(preload_pipelines="preview,echo"), preload=True)
+    runner, _port = await start_site(app, "127.0.0.1", 0)
+    try:
+        task = app[PRELOAD]["task"]
+        await asyncio.wait_for(task, 30)
+        assert task.exception() is None
+    finally:
+        await runner.cleanup()
+    assert PRELOAD not in create_app(Settings()) or "task" not in create_app(Settings())[PRELOAD]
