@@ -163,7 +163,8 @@ def test_every_demo_product_grades_monotonically_when_cut(bodies):
 
 def test_garments_follow_an_anny_pose_with_little_penetration():
     """Arms lowered from anny's A-pose through avatar.body's skinning: the bound garments follow, matching the
-    LBS path, and the optional collision pass never makes things worse."""
+    LBS path; the default per-frame correction (body-part proxies + exact check of the creases) keeps fewer
+    than 1% of the garment vertices inside the body (measured with the exact winding-number test)."""
     from avatar.body import get_body_model
     from avatar.garments.collide import BodyCollider
 
@@ -176,8 +177,17 @@ def test_garments_follow_an_anny_pose_with_little_penetration():
             (demo_product("jacket-blazer"), "L"),
         ]
     )
+    # The rest pose is left as draped by the correction.
+    for m, p in zip(o.meshes, o.pose(rest.vertices), strict=True):
+        assert np.abs(p.vertices - m.vertices).max() < 0.003, m.name
+
+    def inside(col, meshes):
+        return sum(col.inside_fraction(m.vertices) * len(m.vertices) for m in meshes) / sum(
+            len(m.vertices) for m in meshes
+        )
+
     arm = ("upperarm", "lowerarm", "wrist", "finger", "metacarpal")
-    for deg, limit in ((15, 0.01), (30, 0.05)):
+    for deg in (15, 30):
         g = np.repeat(np.eye(3, dtype=np.float32)[None], len(bm.bone_names), 0)
         for i, name in enumerate(bm.bone_names):
             if name.startswith(arm):
@@ -185,10 +195,15 @@ def test_garments_follow_an_anny_pose_with_little_penetration():
                 g[i] = [[np.cos(th), -np.sin(th), 0], [np.sin(th), np.cos(th), 0], [0, 0, 1]]
         v, _, bone_t = bm.pose_world_orient(rest, g, np.array([0, 0, -3.0], np.float32), np.eye(3, dtype=np.float32))
         col = BodyCollider(v, bm.faces)
-        plain = o.pose(v)
-        fixed = o.pose(v, collide=True)
+        plain = o.pose(v, proxies=False, collide=False)
+        proxied = o.pose(v, collide=False)
+        default = o.pose(v)
         lbs = o.pose_bones(bone_t)
-        for p, c, b in zip(plain, fixed, lbs, strict=True):
+        for p, b in zip(default, lbs, strict=True):
             assert np.linalg.norm(p.vertices - b.vertices, axis=1).mean() < 0.01
-            assert col.inside_fraction(p.vertices) < limit, (deg, p.name)
-            assert col.inside_fraction(c.vertices) <= col.inside_fraction(p.vertices) + 1e-9
+        i_plain, i_proxied, i_default = inside(col, plain), inside(col, proxied), inside(col, default)
+        assert i_default < 0.01, (deg, i_plain, i_proxied, i_default)
+        # (a radial push can move a few crease vertices into the other side; the exact crease check fixes them)
+        assert i_proxied <= i_plain + 0.002 and i_default <= i_proxied + 1e-9, (deg, i_plain, i_proxied, i_default)
+        if deg == 30:
+            assert i_proxied < 0.7 * i_plain, (i_plain, i_proxied)
