@@ -147,3 +147,12 @@ def ground_actions(actions: list[Any], ctx: ParseContext) -> list[Any]:
             a = a.model_copy(update={"product_id": None})
         out.append(a)
     return out
+
+
+def parse_fast(text: str, ctx: ParseContext | None = None) -> ParseResult | None:
+    """The part of `parse` that needs no LLM (a safety refusal or a confident rules parse), else None.
+    Callers run this inline so rules-path commands never wait behind queued LLM calls."""
+    r = parse(text, ctx, backend="rules")
+    if r.backend_used == "safety" or (r.backend_used == "rules" and r.confidence >= RULES_MIN_CONFIDENCE):
+        return r
+    return None

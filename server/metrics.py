@@ -43,8 +43,16 @@ class Metrics:
         )
         self.messages = Counter("fitmirror_control_messages_total", "Control messages.", ["type"], registry=r)
         self.message_errors = Counter("fitmirror_control_errors_total", "Control errors sent.", ["code"], registry=r)
+        self.capacity = Gauge("fitmirror_session_capacity", "Sessions this process accepts (max_sessions).", registry=r)
+        self.occupancy = Gauge(
+            "fitmirror_session_occupancy", "Open sessions / capacity (0..1); the autoscaling signal.", registry=r
+        )
         self.fps_in = Gauge("fitmirror_fps_in", "Webcam frames per second, summed over sessions.", registry=r)
         self.fps_out = Gauge("fitmirror_fps_out", "Output frames per second, summed over sessions.", registry=r)
+
+    def bind_sessions(self, open_sessions: Callable[[], int], capacity: int) -> None:
+        self.capacity.set(capacity)
+        self.occupancy.set_function(lambda: open_sessions() / max(capacity, 1))
 
     def bind_fps(self, fps_in: Callable[[], float], fps_out: Callable[[], float]) -> None:
         self.fps_in.set_function(fps_in)

@@ -590,13 +590,12 @@ class Session:
         await self._run_command(msg.text, msg.lang or self.options.lang, msg.id, reply)
 
     async def _run_command(self, text: str, lang: str, msg_id: str | int, reply: Reply) -> None:
-        from server.commands import CommandUnavailable, parse_command
+        from server.commands import parse_command, parse_fast
 
         try:
-            result = await self.manager.run_nlu(parse_command, text, lang, self.state)
-        except CommandUnavailable as e:
-            await self._safe(reply, P.error_msg("nlu_unavailable", e.message, msg_id, e.hint))
-            return
+            result = parse_fast(text, lang, self.state)
+            if result is None:
+                result = await self.manager.run_nlu(parse_command, text, lang, self.state)
         except FitmirrorError as e:
             await self._safe(reply, P.error_msg(e.code, e.message, msg_id, e.hint))
             return

@@ -250,6 +250,10 @@ async def test_health_metrics_static():
             "fitmirror_frames_dropped_total",
         ):
             assert name in text, name
+        # The autoscaling signal: open sessions / capacity.
+        cap = app[MANAGER].settings.max_sessions
+        assert f"fitmirror_session_capacity {float(cap)}" in text
+        assert f"fitmirror_session_occupancy {1 / cap}" in text
         await client.request({"type": "bye", "id": "b"})
         await client.wait_for(lambda: not app[MANAGER].sessions, 5)
         await client.close()
