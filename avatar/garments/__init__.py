@@ -28,6 +28,7 @@ from .fit import FitSummary, summarise, vertex_fit_colors
 from .proxies import PartProxies
 
 __all__ = [
+    "SWING_MAX_M",
     "DressedOutfit",
     "Dresser",
     "FitSummary",
@@ -101,6 +102,26 @@ class _Binding:
     local: np.ndarray
     min_normal_m: float
     proxy_cands: list | None = None  # per body-part proxy: (vertex ids, rest clearance), see proxies.py
+    swing_ids: np.ndarray | None = None  # loose vertices (skirt/dress/coat tube below the hips) that may swing
+    swing_w: np.ndarray | None = None  # (len(swing_ids),) 0 at the hips .. 1 at the hem
+
+
+SWING_HZ = 1.4  # natural frequency of a hem swinging behind the hips
+SWING_DAMPING = 0.35  # damping ratio (under-damped: one or two visible swings, then still)
+SWING_MAX_M = 0.06  # the hem never trails its skinned position by more than this
+SWING_RESET_M = 0.3  # a jump larger than this (person re-entered the view) restarts the motion
+
+
+def _swing_weights(g: CutGarment, a: BodyAnalysis) -> tuple[np.ndarray, np.ndarray]:
+    """Tube vertices below the hips swing, more toward the hem (0 at the hips, 1 at the lowest ring)."""
+    ids = np.where(g.body_index < 0)[0]
+    if len(ids) == 0:
+        return ids, np.zeros(0, np.float32)
+    y = g.vertices[ids, 1]
+    span = max(float(a.hip_y - y.min()), 1e-3)
+    w = np.clip((a.hip_y - y) / span, 0.0, 1.0) ** 1.5
+    keep = w > 0.02
+    return ids[keep], w[keep].astype(np.float32)
 
 
 def _frames(v: np.ndarray, tri: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,12 +144,18 @@ class DressedOutfit:
     _device: str = "cpu"
     _posed_collider: BodyCollider | None = field(default=None, repr=False)
     _proxies: PartProxies | None = field(default=None, repr=False)
+    _swing: list | None = field(default=None, repr=False)  # per garment [position, velocity] of swing vertices
 
     def fit_text(self, lang: str = "en") -> str:
         return "; ".join(f.text(lang) for f in self.fits)
 
     def pose(
-        self, posed_body_vertices: np.ndarray, *, proxies: bool = True, collide: bool | str = "near"
+        self,
+        posed_body_vertices: np.ndarray,
+        *,
+        proxies: bool = True,
+        collide: bool | str = "near",
+        dt_s: float | None = None,
     ) -> list[GarmentMesh]:
         """Garments following a posed body (same anny topology as the rest body; any frame, e.g. camera).
 
@@ -138,6 +165,9 @@ class DressedOutfit:
         `collide`: exact BVH closest-point push-out on the posed body (one BVH refit, ~1 ms, plus ~4 us a vertex
         on CPU) for `"near"` (default) the vertices the proxies found within 2 cm of another part (the armpit
         crease: usually a few hundred), `True` all vertices (tens of ms on CPU), `False` none.
+        `dt_s` (seconds since the previous frame of this outfit): loose hems (skirts, dresses, coats below the
+        hips) swing behind the body as damped springs (SWING_HZ, SWING_DAMPING, trailing at most SWING_MAX_M);
+        None = no secondary motion (stateless).
         Typical cost for a t-shirt + jeans on one CPU core: a few ms (docs/garments.md)."""
         if collide not in (True, False, "near"):
             raise InputError(f"collide must be True, False or 'near', not {collide!r}")
@@ -159,6 +189,8 @@ class DressedOutfit:
             base = p0 * b.bary[:, 0:1] + p1 * b.bary[:, 1:2] + p2 * b.bary[:, 2:3]
             ln = np.maximum(b.local[:, 2:3], b.min_normal_m)
             verts = (base + e1 * b.local[:, 0:1] + e2 * b.local[:, 1:2] + n * ln).astype(np.float32)
+            if dt_s is not None and b.swing_ids is not None and len(b.swing_ids):
+                self._swing_step(len(out), verts, b, float(dt_s))
             if use_proxies and b.proxy_cands is not None:
                 if xf is None:
                     xf = self._proxies.transforms(pv)
@@ -171,6 +203,28 @@ class DressedOutfit:
         elif collide == "near" and use_proxies and sum(len(i) for i in near):
             self._push_out(pv, out, near)
         return out
+
+    def _swing_step(self, k: int, verts: np.ndarray, b: _Binding, dt_s: float) -> None:
+        """Semi-implicit Euler on a damped spring per swing vertex toward its skinned position (in place)."""
+        if self._swing is None:
+            self._swing = [None] * len(self.meshes)
+        target = verts[b.swing_ids]
+        st = self._swing[k]
+        if st is None or np.abs(st[0] - target).max() > SWING_RESET_M:
+            self._swing[k] = [target.copy(), np.zeros_like(target)]
+            return
+        pos, vel = st
+        dt = min(max(dt_s, 0.0), 1.0 / 15)  # stable and bounded for any frame gap
+        stiff = (2 * np.pi * SWING_HZ) ** 2
+        vel += dt * (stiff * (target - pos) - 2 * SWING_DAMPING * np.sqrt(stiff) * vel)
+        pos += dt * vel
+        lag = pos - target
+        ln = np.linalg.norm(lag, axis=1, keepdims=True)
+        over = ln[:, 0] > SWING_MAX_M
+        if over.any():
+            pos[over] = target[over] + lag[over] * (SWING_MAX_M / ln[over])
+            vel[over] *= 0.5
+        verts[b.swing_ids] = target + (pos - target) * b.swing_w[:, None]
 
     def _push_out(self, pv: np.ndarray, meshes: list[GarmentMesh], ids: list[np.ndarray]) -> None:
         """Exact push-out of vertices `ids` (per mesh) to at least the layer gap over the posed body."""
@@ -290,6 +344,7 @@ class Dresser:
             g = cut_garment(a, it.product, it.size, it.color, state)
             st = drape(g, self.collider, substeps=drape_substeps, device=self.device)
             b = _bind(a, g, self._bind_cols)
+            b.swing_ids, b.swing_w = _swing_weights(g, a)
             b.proxy_cands = self.proxies.rest_clearance(g.vertices, self.proxies.group_of_faces(b.face, a.faces))
             si, sw = _skin_from_binding(a, b)
             tex = (textures or {}).get(it.product.id)
