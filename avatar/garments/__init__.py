@@ -3,7 +3,7 @@
     outfit = dress(body_rest_vertices, body_faces, [OutfitItem(product, "M", "navy"), ...])
     outfit.meshes            # GarmentMesh list in rest pose (render/scene.py Mesh fields + fit colours, skin weights)
     outfit.fits              # FitSummary per garment: .text("en"|"zh"), .to_dict()
-    outfit.pose(posed_body_vertices)  # per frame: list of GarmentMesh following the posed body (~1-3 ms)
+    outfit.pose(posed_body_vertices)  # per frame: GarmentMesh list following the posed body (a few ms)
     compare_sizes(v, f, product, "M", "L")  # two outfits for the same body, the second shifted in x
 
 Bodies are anny-topology meshes (13,718 vertices) in metres, y up, facing +z, rest pose.
