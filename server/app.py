@@ -11,17 +11,18 @@ import importlib.util
 import json
 import logging
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from fitmirror.config import REPO_ROOT, Settings, get_settings
 from fitmirror.errors import CapacityError, FitmirrorError, InputError
 from server import aiortc_patches
 from server import protocol as P
 from server.metrics import Metrics
-from server.session import SessionManager
+from server.session import Session, SessionManager
 
 log = logging.getLogger("fitmirror.server.app")
 
@@ -34,6 +35,7 @@ MANAGER = web.AppKey("manager", SessionManager)
 METRICS = web.AppKey("metrics", Metrics)
 SETTINGS = web.AppKey("settings", Settings)
 ROUTE_ERRORS = web.AppKey("route_errors", dict)
+OPEN_WS = web.AppKey("open_ws", weakref.WeakSet)
 STARTED = web.AppKey("started", float)
 PRELOAD = web.AppKey("preload", dict)  # {"task": the start-up warm-up task} while preloading
 
@@ -101,6 +103,8 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     manager = request.app[MANAGER]
     session = None
+    request.app[OPEN_WS].add(ws)  # closed on shutdown, so draining never waits on an idle socket
+    closer: asyncio.Future | None = None
 
     async def reply(text: str) -> None:
         if not ws.closed:
@@ -135,17 +139,27 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                         break
                     continue
                 session.attach_channel(reply)
+                closer = asyncio.ensure_future(_close_ws_with(session, ws))
                 await reply(P.dump(P.AnswerMsg(sdp=answer, session_id=session.id, options=_effective_options(session))))
                 await reply(P.dump(session.state.to_msg()))
             else:
                 await reply(P.error_msg("no_session", "send an offer first", getattr(parsed, "id", None)))
     finally:
+        request.app[OPEN_WS].discard(ws)
+        if closer is not None:
+            closer.cancel()
         if session is not None:
             session.detach_channel(reply)
             if not session.closing:
                 await session.close("ws_closed")
         await ws.close()
     return ws
+
+
+async def _close_ws_with(session: Session, ws: web.WebSocketResponse) -> None:
+    """A session that ends on the server's side (idle, ICE timeout, shutdown) also ends its websocket."""
+    await session.closed.wait()
+    await ws.close(code=WSCloseCode.GOING_AWAY, message=b"session closed")
 
 
 # --- health and metrics -----------------------------------------------------------------------------
@@ -252,6 +266,7 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
 
     warm_up()  # compile the rules' patterns now (~0.1 s), not in the first shopper's command
     app[ROUTE_ERRORS] = {}
+    app[OPEN_WS] = weakref.WeakSet()
     app[STARTED] = time.monotonic()
     app[PRELOAD] = {}
     r = app.router
@@ -268,6 +283,8 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
 
     async def on_shutdown(app: web.Application) -> None:
         await app[MANAGER].shutdown(settings.drain_timeout_s)
+        for ws in list(app[OPEN_WS]):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
     app.on_shutdown.append(on_shutdown)
     names = [n.strip() for n in settings.preload_pipelines.split(",") if n.strip()] if preload else []

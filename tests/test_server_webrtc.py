@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -284,3 +285,25 @@ async def test_shutdown_tells_clients_and_closes_sessions():
             assert e.value.status == 503
         finally:
             await client.close()
+
+
+async def test_graceful_shutdown_closes_open_websockets_promptly():
+    """A connected /ws client (with or without a session) must not hold the server's shutdown."""
+    settings = Settings(ice_loopback=True, drain_timeout_s=1.0)
+    app = create_app(settings, peer_routes=False)
+    runner, port = await start_site(app, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{port}"
+    client = Client(url)
+    idle = aiohttp.ClientSession()
+    try:
+        await client.connect_ws({"layout": "mirror"})
+        await client.wait_frames(3, timeout=30)
+        idle_ws = await idle.ws_connect(f"ws://127.0.0.1:{port}/ws")  # never sends an offer
+        t0 = time.monotonic()
+        await asyncio.wait_for(runner.cleanup(), 20)
+        assert time.monotonic() - t0 < 10
+        await client.wait_for(lambda: client.ws is not None and client.ws.closed, 5)
+        assert (await idle_ws.receive(timeout=5)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    finally:
+        await client.close()
+        await idle.close()
