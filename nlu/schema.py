@@ -17,16 +17,10 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-Category = Literal[
-    "tshirt", "shirt", "blouse", "sweater", "jacket", "coat", "dress", "skirt", "trousers", "jeans", "shorts"
-]
-Color = Literal[
-    "black", "white", "grey", "red", "orange", "yellow", "green", "blue", "navy", "purple", "pink", "brown", "beige"
-]
-Pattern = Literal["solid", "striped", "checked", "floral", "dotted", "denim", "knit", "print"]
-Occasion = Literal[
-    "wedding", "party", "work", "casual", "sport", "beach", "formal", "evening", "outdoor", "travel", "home"
-]
+# One vocabulary for the whole product: the catalogue's.
+from fitmirror.catalog import Category, Occasion, Pattern
+from fitmirror.catalog import ColorName as Color
+
 ViewName = Literal["front", "back", "left", "right", "three_quarter"]
 AdjustAttribute = Literal["length", "sleeve_length", "fit"]
 MeasurementName = Literal["height", "weight", "chest", "waist", "hips", "inseam"]

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from fitmirror.errors import InputError
+from nlu.schema import ACTION_TYPES as NLU_ACTION_TYPES
+from nlu.schema import VIEWS
 
 View = Literal["front", "back", "left", "right", "three_quarter"]
 Layout = Literal["mosaic", "tracks", "stereo", "mirror"]
@@ -21,24 +23,8 @@ PipelineName = Literal["preview", "echo", "avatar"]
 Lang = Literal["en", "zh"]
 MsgId = Annotated[str, Field(min_length=1, max_length=64)] | int
 
-ALL_VIEWS: tuple[str, ...] = ("front", "back", "left", "right", "three_quarter")
-ACTION_TYPES: frozenset[str] = frozenset(
-    {
-        "select",
-        "set_size",
-        "set_color",
-        "adjust",
-        "view",
-        "size_advice",
-        "compare_sizes",
-        "fit_map",
-        "undo",
-        "reset",
-        "remove",
-        "set_measurement",
-        "recommend",
-    }
-)
+ALL_VIEWS: tuple[str, ...] = VIEWS
+ACTION_TYPES: frozenset[str] = frozenset(NLU_ACTION_TYPES)
 
 
 class ProtocolError(InputError):
