@@ -179,10 +179,10 @@ class PartProxies:
             kind, side = kinds[k], sides[k]
             if kind == "torso":
                 allow = np.isin(own_kind, ("uarm", "larm", "none"))
-            elif kind == "uarm":
-                allow = np.isin(own_kind, ("torso", "none"))
+            elif kind == "uarm":  # the torso's garment; the forearm's sleeve at a bent elbow
+                allow = np.isin(own_kind, ("torso", "none")) | ((own_kind == "larm") & (own_side == side))
             elif kind == "larm":
-                allow = np.isin(own_kind, ("torso", "uleg", "none"))
+                allow = np.isin(own_kind, ("torso", "uleg", "none")) | ((own_kind == "uarm") & (own_side == side))
             else:  # legs: the other leg, the lower torso / skirt tube, the forearms
                 other_leg = np.isin(own_kind, ("uleg", "lleg")) & (own_side != side)
                 allow = other_leg | ((own_kind == "torso") & low) | np.isin(own_kind, ("larm", "none"))
