@@ -106,6 +106,7 @@ class _Binding:
     swing_w: np.ndarray | None = None  # (len(swing_ids),) 0 at the hips .. 1 at the hem
 
 
+CREASE_PUSH_M = 0.004  # the crease check puts vertices this far outside the nearest surface (at most their gap)
 SWING_HZ = 1.4  # natural frequency of a hem swinging behind the hips
 SWING_DAMPING = 0.35  # damping ratio (under-damped: one or two visible swings, then still)
 SWING_MAX_M = 0.06  # the hem never trails its skinned position by more than this
@@ -201,7 +202,7 @@ class DressedOutfit:
         if collide is True:
             self._push_out(pv, out, [np.arange(len(m.vertices)) for m in out])
         elif collide == "near" and use_proxies and sum(len(i) for i in near):
-            self._push_out(pv, out, near)
+            self._push_out(pv, out, near, CREASE_PUSH_M)
         return out
 
     def _swing_step(self, k: int, verts: np.ndarray, b: _Binding, dt_s: float) -> None:
@@ -226,7 +227,9 @@ class DressedOutfit:
             vel[over] *= 0.5
         verts[b.swing_ids] = target + (pos - target) * b.swing_w[:, None]
 
-    def _push_out(self, pv: np.ndarray, meshes: list[GarmentMesh], ids: list[np.ndarray]) -> None:
+    def _push_out(
+        self, pv: np.ndarray, meshes: list[GarmentMesh], ids: list[np.ndarray], max_push_m: float | None = None
+    ) -> None:
         """Exact push-out of vertices `ids` (per mesh) to at least the layer gap over the posed body."""
         if self._posed_collider is None:
             self._posed_collider = BodyCollider(pv, self.body.faces, device=self._device, winding=False)
@@ -235,6 +238,8 @@ class DressedOutfit:
         allv = np.concatenate([m.vertices[i] for m, i in zip(meshes, ids, strict=True)])
         q = self._posed_collider.query(allv, 0.05, winding=False)
         gaps = np.concatenate([np.full(len(i), b.min_normal_m * 2) for i, b in zip(ids, self._bindings, strict=True)])
+        if max_push_m is not None:  # creases: just outside the nearest surface, not across to the opposite one
+            gaps = np.minimum(gaps, max_push_m)
         sd = np.einsum("ij,ij->i", allv - q.point, q.normal)
         fix = (q.face >= 0) & (q.inside | (sd < gaps * 0.5))
         allv[fix] = q.point[fix] + q.normal[fix] * gaps[fix, None]
