@@ -9,8 +9,8 @@ inside another part's table (the lowered arm) is pushed out radially to `R + mar
 smaller of its layer's half gap and its clearance at rest; a vertex that already sat inside a table at rest (the
 tables are approximate at joints) is never pushed by it, so the rest pose is left exactly as draped.
 
-Cost: a 3x3 SVD per part plus one table lookup per garment vertex near each part (vectorised numpy), about
-1-2 ms for 5,000 garment vertices on one CPU core; no BVH queries.
+Cost: one batched 3x3 SVD for all parts plus a table lookup per (garment vertex, nearby part) pair, vectorised
+numpy, no BVH queries: 2-5 ms for a t-shirt + jeans (4,700 vertices) on the shared, loaded 2-core box.
 """
 
 from __future__ import annotations
