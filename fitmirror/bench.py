@@ -24,6 +24,7 @@ BENCHES: list[str] = [
     "render.bench",
     "avatar.bench",
     "avatar.sizing.bench",
+    "fitmirror.e2e_bench",
 ]  # stage modules, appended as stages land (e.g. "render.bench")
 
 
