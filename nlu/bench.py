@@ -44,9 +44,16 @@ def exact_match(rows: list[dict], backend: str, llm: Any = None) -> dict:
     from nlu.parser import parse
 
     ok, lat, errors, used = 0, [], [], {}
+    split: dict[str, list[float]] = {"prompt_eval_ms": [], "prompt_eval_tokens": [], "gen_ms": [], "gen_tokens": []}
     for r in rows:
+        if llm is not None:
+            llm.last_stats = {}
         res = parse(r["text"], _ctx(r), backend=backend, llm=llm)  # type: ignore[arg-type]
         lat.append(res.latency_ms)
+        st = getattr(llm, "last_stats", None) or {}
+        if res.backend_used.startswith("llm") and "gen_ms" in st:
+            for k in split:
+                split[k].append(st[k])
         used[res.backend_used.split(":")[0]] = used.get(res.backend_used.split(":")[0], 0) + 1
         if key_view(res.actions) == _gold(r):
             ok += 1
@@ -62,6 +69,8 @@ def exact_match(rows: list[dict], backend: str, llm: Any = None) -> dict:
         "latency_ms_p95": round(sorted(lat)[int(0.95 * (len(lat) - 1))], 2) if lat else None,
         "paths": used,
         "errors": errors,
+        # LLM calls only: median of the uncached prompt-tail evaluation and of generation (llama.cpp perf counters)
+        "llm_split_p50": {k: round(statistics.median(v), 1) for k, v in split.items() if v},
     }
 
 
@@ -352,6 +361,9 @@ def run(quick: bool) -> dict:
         f"| exact match, LLM only (subset) | {g(results, 'llm', 'exact_match')} (n={g(results, 'llm', 'n')}) | |",
         f"| rules latency p50 / p95 | {g(results, 'rules', 'latency_ms_p50')} / {g(results, 'rules', 'latency_ms_p95')} ms | < 5 ms |",
         f"| LLM latency p50 (1.5B Q4_K_M, warm system prompt) | {g(results, 'llm', 'latency_ms_p50')} ms | < 2000 ms idle |",
+        f"| LLM call split p50: prompt tail eval / generation | {g(results, 'llm', 'llm_split_p50', 'prompt_eval_ms')} ms "
+        f"({g(results, 'llm', 'llm_split_p50', 'prompt_eval_tokens')} tokens) / {g(results, 'llm', 'llm_split_p50', 'gen_ms')} ms "
+        f"({g(results, 'llm', 'llm_split_p50', 'gen_tokens')} tokens) | |",
         f"| LLM system prompt eval (cold, once) | {results.get('llm_system_prompt_eval_s', 'n/a')} s | |",
         f"| LLM call with / without cached system prompt | {g(results, 'llm_kv_reuse', 'with_cached_system_prompt_ms')} / "
         f"{g(results, 'llm_kv_reuse', 'without_cache_ms')} ms | |",

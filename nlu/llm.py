@@ -193,7 +193,10 @@ class LlamaCppBackend(_Base):
         return time.perf_counter() - t0
 
     def complete(self, system: str, user: str, schema: dict, max_tokens: int) -> str:
+        import llama_cpp
+
         n_before = self.llm.n_tokens
+        llama_cpp.llama_perf_context_reset(self.llm.ctx)
         t0 = time.perf_counter()
         out = self.llm.create_chat_completion(
             messages=chat_messages(system, user),
@@ -208,6 +211,14 @@ class LlamaCppBackend(_Base):
             "cached_tokens_before": n_before,
             "complete_ms": (time.perf_counter() - t0) * 1000,
         }
+        # where the time goes: evaluating the uncached prompt tail vs generating tokens one at a time
+        perf = llama_cpp.llama_perf_context(self.llm.ctx)
+        self.last_stats.update(
+            prompt_eval_ms=perf.t_p_eval_ms,
+            prompt_eval_tokens=perf.n_p_eval,
+            gen_ms=perf.t_eval_ms,
+            gen_tokens=perf.n_eval,
+        )
         return out["choices"][0]["message"]["content"] or ""
 
 
