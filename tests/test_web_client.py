@@ -299,7 +299,7 @@ def _spoken_command(p: Page, hold: str | None) -> None:
 def test_desktop_connects_shows_video_and_obeys_typed_command(server, browser, artifacts):
     p = Page(browser)
     try:
-        p.page.goto(server.url + "/")
+        p.page.goto(server.url + "/?pipeline=preview")
         took = _connected_with_video(p, "desktop")
         assert p.js("() => document.getElementById('cam-msg').dataset.key") == "camera.ok"
         # connection quality fills in: received fps and a ping round trip
@@ -346,7 +346,7 @@ def test_desktop_connects_shows_video_and_obeys_typed_command(server, browser, a
 def test_desktop_language_toggle_and_accessibility(server, browser, artifacts):
     p = Page(browser, viewport=(390, 844), locale="zh-CN")  # a phone, Chinese browser
     try:
-        p.page.goto(server.url + "/")
+        p.page.goto(server.url + "/?pipeline=preview")
         assert p.js("() => document.documentElement.lang") == "zh-CN"
         assert "发送" in p.page.inner_text("#chat-form button[type=submit]")
         _connected_with_video(p, "desktop on a phone")
@@ -405,7 +405,7 @@ class AudioTap:
 def test_desktop_reconnects_after_the_session_drops(server, browser):
     p = Page(browser)
     try:
-        p.page.goto(server.url + "/")
+        p.page.goto(server.url + "/?pipeline=preview")
         _connected_with_video(p, "desktop before the drop")
         first = server.sessions()
         assert len(first) >= 1
@@ -460,7 +460,7 @@ def test_desktop_rides_out_a_server_crash(browser, artifacts):
     p = Page(browser)
     back = None
     try:
-        p.page.goto(srv.url + "/")
+        p.page.goto(srv.url + "/?pipeline=preview")
         _connected_with_video(p, "desktop before the crash")
         srv.kill()
         p.wait("() => document.getElementById('status').dataset.state === 'unreachable'", 15, "unreachable")
@@ -485,7 +485,7 @@ def test_desktop_rides_out_a_server_crash(browser, artifacts):
 def test_kiosk_mirror_typed_command_and_wipe(server, browser, artifacts):
     p = Page(browser, viewport=(1080, 1920 // 2))
     try:
-        p.page.goto(server.url + "/kiosk?reset_after=4&attract_after=1")
+        p.page.goto(server.url + "/kiosk?reset_after=4&attract_after=1&pipeline=preview")
         _connected_with_video(p, "kiosk")
         p.wait("() => window.fitmirror.conn.lastState", 5, "first state")
         assert p.js("() => window.fitmirror.conn.lastState.layout") == "mirror"
@@ -517,6 +517,9 @@ def test_kiosk_mirror_typed_command_and_wipe(server, browser, artifacts):
 
 def test_kiosk_attract_screen_and_auto_wipe_when_nobody_is_there(server, pw, media, artifacts):
     """Chromium's built-in fake camera (a moving pattern, no person) makes the server report nobody present."""
+    from server.app import preload_pipelines
+
+    preload_pipelines(["avatar"])  # as `fitmirror serve` does at start-up: the kiosk runs the avatar pipeline
     b = pw.chromium.launch(
         executable_path=CHROMIUM,
         headless=True,
@@ -527,10 +530,8 @@ def test_kiosk_attract_screen_and_auto_wipe_when_nobody_is_there(server, pw, med
         p.page.goto(server.url + "/kiosk?reset_after=3&attract_after=1")
         _connected_with_video(p, "kiosk (empty)")
         p.page.click("#attract")  # someone tapped, then nobody shows up in front of the camera
-        try:
-            p.wait("() => window.fitmirror.trackingEvents > 0", 6, "a tracking event")
-        except AssertionError:
-            pytest.skip("the server's pipeline sends no tracking events yet")
+        # The kiosk's default (avatar) pipeline tracks: an empty camera must produce a "nobody there" event.
+        p.wait("() => window.fitmirror.trackingEvents > 0", 30, "a tracking event from the avatar pipeline")
         p.wait(
             "() => window.fitmirror.present === false && window.fitmirror.wipes >= 1",
             15,
@@ -550,7 +551,7 @@ def test_kiosk_presence_drives_attract_screen_microphone_and_wipe(server, browse
     server message takes), because the preview pipeline does not detect people yet."""
     p = Page(browser)
     try:
-        p.page.goto(server.url + "/kiosk?reset_after=2&attract_after=0.5")
+        p.page.goto(server.url + "/kiosk?reset_after=2&attract_after=0.5&pipeline=preview")
         _connected_with_video(p, "kiosk (presence)")
         assert p.page.is_visible("#attract")
         assert p.js("() => window.fitmirror.stream.getAudioTracks()[0].enabled") is False
@@ -612,7 +613,7 @@ def test_xr_stereo_per_eye_with_iwer(server, browser, artifacts):
         pytest.fail(f"{IWER} missing: run scripts/setup.sh (npm ci in web_client)")
     p = Page(browser)
     try:
-        p.page.goto(server.url + "/xr?emulate=1")
+        p.page.goto(server.url + "/xr?emulate=1&pipeline=preview")
         p.wait("() => window.fitmirror.xrSupported === true", 10, "IWER immersive-vr support")
         _connected_with_video(p, "xr")
         assert p.js("() => window.fitmirror.conn.lastState.layout") == "stereo"
@@ -655,7 +656,7 @@ def test_xr_stereo_per_eye_with_iwer(server, browser, artifacts):
 def test_xr_without_webxr_falls_back_to_desktop_link(server, browser):
     p = Page(browser)
     try:
-        p.page.goto(server.url + "/xr")
+        p.page.goto(server.url + "/xr?pipeline=preview")
         p.wait("() => window.fitmirror.xrSupported === false", 10, "no immersive-vr without a headset")
         assert p.page.is_visible("#fallback")
         assert p.page.get_attribute("#fallback-link", "href").startswith("/")
@@ -671,7 +672,7 @@ def test_camera_denied_shows_a_clear_message(server, pw, artifacts):
     b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BASE_ARGS)  # no fake-ui: prompt denied
     p = Page(b)
     try:
-        p.page.goto(server.url + "/")
+        p.page.goto(server.url + "/?pipeline=preview")
         p.wait("() => document.getElementById('cam-msg').dataset.kind === 'error'", 10, "camera error message")
         key = p.js("() => document.getElementById('cam-msg').dataset.key")
         assert key in ("camera.denied", "camera.none"), key
@@ -693,7 +694,7 @@ def test_server_unreachable_message_and_backoff(server, browser):
     p = Page(browser)
     try:
         dead = f"http://127.0.0.1:{_free_port()}"
-        p.page.goto(server.url + f"/?server={dead}")
+        p.page.goto(server.url + f"/?server={dead}&pipeline=preview")
         p.wait("() => document.getElementById('status').dataset.state === 'unreachable'", 10, "unreachable status")
         text = p.page.inner_text("#status")
         assert "cannot be reached" in text
@@ -707,13 +708,13 @@ def test_server_full_message(browser, artifacts):
     full = ServerThread(max_sessions=0)
     p = Page(browser)
     try:
-        p.page.goto(full.url + "/")
+        p.page.goto(full.url + "/?pipeline=preview")
         p.wait("() => document.getElementById('status').dataset.state === 'full'", 10, "server-full status (ws)")
         assert "full" in p.page.inner_text("#status").lower()
         assert p.js("() => window.fitmirror.conn.signalling") == "auto"
         p.page.screenshot(path=str(artifacts / "web_server_full.png"))
         # the POST /offer path: 503 + Retry-After
-        p.page.goto(full.url + "/?signalling=http&lang=zh")
+        p.page.goto(full.url + "/?signalling=http&lang=zh&pipeline=preview")
         p.wait("() => document.getElementById('status').dataset.state === 'full'", 10, "server-full status (http)")
         assert "试衣间已满" in p.page.inner_text("#status")
     finally:
@@ -725,7 +726,7 @@ def test_camera_error_messages_are_specific(server, browser):
     """Each getUserMedia failure maps to its own message (no camera, denied, busy) in both languages."""
     p = Page(browser)
     try:
-        p.page.goto(server.url + "/xr")  # any page; the modules are imported directly
+        p.page.goto(server.url + "/xr?pipeline=preview")  # any page; the modules are imported directly
         got = p.js(
             """async () => {
               const { classifyMediaError } = await import('/js/media.js');
@@ -758,7 +759,7 @@ def test_desktop_push_to_talk_sends_microphone_audio(voice_server, voice_browser
     """The microphone goes to the server as a WebRTC audio track, silent until the talk button is held."""
     p = Page(voice_browser)
     try:
-        p.page.goto(voice_server.url + "/")
+        p.page.goto(voice_server.url + "/?pipeline=preview")
         _connected_with_video(p, "desktop (microphone)")
         tap = AudioTap(voice_server)
         p.page.wait_for_timeout(2500)
@@ -784,7 +785,7 @@ def test_desktop_push_to_talk_sends_microphone_audio(voice_server, voice_browser
 def test_desktop_spoken_command(voice_server, voice_browser):
     p = Page(voice_browser)
     try:
-        p.page.goto(voice_server.url + "/")
+        p.page.goto(voice_server.url + "/?pipeline=preview")
         _connected_with_video(p, "desktop (voice)")
         _spoken_command(p, "#ptt")
         assert not p.errors, p.errors
@@ -795,7 +796,7 @@ def test_desktop_spoken_command(voice_server, voice_browser):
 def test_kiosk_spoken_command(voice_server, voice_browser):
     p = Page(voice_browser)
     try:
-        p.page.goto(voice_server.url + "/kiosk")
+        p.page.goto(voice_server.url + "/kiosk?pipeline=preview")
         _connected_with_video(p, "kiosk (voice)")
         if p.page.is_visible("#attract"):
             p.page.click("#attract")  # present: the microphone is live (voice is the kiosk's main input)
@@ -809,7 +810,7 @@ def test_xr_spoken_command_with_squeeze(voice_server, voice_browser):
         pytest.skip("the server has no voice stage yet (server/voice.py, nlu/voice.py)")
     p = Page(voice_browser)
     try:
-        p.page.goto(voice_server.url + "/xr?emulate=1")
+        p.page.goto(voice_server.url + "/xr?emulate=1&pipeline=preview")
         p.wait("() => window.fitmirror.xrSupported === true", 10, "IWER immersive-vr support")
         _connected_with_video(p, "xr (voice)")
         p.page.click("#enter")

@@ -13,11 +13,12 @@ const SWATCH = {
   beige: "#d7c4a3",
 };
 
-/** Page options from the query string: ?pipeline=avatar&layout=stereo&signalling=http&server=... */
+/** Page options from the query string: ?pipeline=preview&layout=stereo&signalling=http&server=...
+ * The product experience is the 3D avatar pipeline; ?pipeline=preview (webcam tiles only) is for debugging. */
 export function pageParams() {
   const q = new URLSearchParams(location.search);
   return {
-    pipeline: q.get("pipeline") || null,
+    pipeline: q.get("pipeline") || "avatar",
     layout: q.get("layout") || null,
     signalling: q.get("signalling") || "auto",
     server: q.get("server") || location.origin,
