@@ -145,7 +145,10 @@ class DressedOutfit:
     _device: str = "cpu"
     _posed_collider: BodyCollider | None = field(default=None, repr=False)
     _proxies: PartProxies | None = field(default=None, repr=False)
-    _swing: list | None = field(default=None, repr=False)  # per garment [position, velocity] of swing vertices
+    _swing: list | None = field(default=None, repr=False)
+    _merged: list | None = field(
+        default=None, repr=False
+    )  # proxy candidates of all garments, see _merged_cands  # per garment [position, velocity] of swing vertices
 
     def fit_text(self, lang: str = "en") -> str:
         return "; ".join(f.text(lang) for f in self.fits)
@@ -177,7 +180,6 @@ class DressedOutfit:
             raise InputError(f"posed body has shape {pv.shape}, expected {self.body.vertices.shape}")
         faces = self.body.faces
         out, near = [], []
-        xf = None
         use_proxies = proxies and self._proxies is not None
         for mesh, b in zip(self.meshes, self._bindings, strict=True):
             tri = faces[b.face]
@@ -192,18 +194,37 @@ class DressedOutfit:
             verts = (base + e1 * b.local[:, 0:1] + e2 * b.local[:, 1:2] + n * ln).astype(np.float32)
             if dt_s is not None and b.swing_ids is not None and len(b.swing_ids):
                 self._swing_step(len(out), verts, b, float(dt_s))
-            if use_proxies and b.proxy_cands is not None:
-                if xf is None:
-                    xf = self._proxies.transforms(pv)
-                near.append(self._proxies.push_out(verts, b.proxy_cands, b.min_normal_m, xf))
-            else:
-                near.append(np.zeros(0, np.int64))
             out.append(dataclasses.replace(mesh, vertices=verts))
+        if use_proxies and all(b.proxy_cands is not None for b in self._bindings):
+            # One pass over all garments (numpy call overhead dominates at these sizes).
+            sizes = [len(m.vertices) for m in out]
+            starts = np.cumsum([0, *sizes])
+            allv = np.concatenate([m.vertices for m in out])
+            ids = self._proxies.push_out(allv, self._merged_cands(starts), 1.0, self._proxies.transforms(pv))
+            for k, m in enumerate(out):
+                m.vertices = allv[starts[k] : starts[k + 1]]
+                near.append(ids[(ids >= starts[k]) & (ids < starts[k + 1])] - starts[k])
+        else:
+            near = [np.zeros(0, np.int64) for _ in out]
         if collide is True:
             self._push_out(pv, out, [np.arange(len(m.vertices)) for m in out])
         elif collide == "near" and use_proxies and sum(len(i) for i in near):
             self._push_out(pv, out, near, CREASE_PUSH_M)
         return out
+
+    def _merged_cands(self, starts: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per proxy part: candidate ids over all garments (offset by `starts`) and min(half gap, rest clearance)."""
+        if self._merged is None:
+            merged = []
+            for k in range(len(self._proxies.parts)):
+                ids, clear = [], []
+                for s, b in zip(starts, self._bindings, strict=False):
+                    i, c = b.proxy_cands[k]
+                    ids.append(i + s)
+                    clear.append(np.minimum(c, b.min_normal_m))
+                merged.append((np.concatenate(ids), np.concatenate(clear).astype(np.float32)))
+            self._merged = merged
+        return self._merged
 
     def _swing_step(self, k: int, verts: np.ndarray, b: _Binding, dt_s: float) -> None:
         """Semi-implicit Euler on a damped spring per swing vertex toward its skinned position (in place)."""
