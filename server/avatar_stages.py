@@ -80,6 +80,7 @@ class GarmentStage:
         self.job: Future | None = None
         self.outfit: Any = None
         self.error: str | None = None
+        self._last_t: float | None = None  # receive time of the last posed frame (hem swing)
         self._db: Any = None
         # owned by the background thread: the body shape from measurements and its Dresser
         self._bg_shape_key: tuple = ()
@@ -138,6 +139,7 @@ class GarmentStage:
             try:
                 shape, self.outfit = self.job.result()
                 self.error = None
+                self._last_t = None  # a new outfit starts at rest
                 if shape is not None:  # the fitted body now has the shopper's measurements
                     self.pose.solver.set_shape(shape)
             except Exception as e:  # implausible measurements, a size the cutter cannot make: say so, keep going
@@ -150,7 +152,11 @@ class GarmentStage:
         posed = ctx.data.get("posed")
         if self.outfit is None or posed is None:
             return
-        ctx.data["garments"] = [g.to_render_mesh(fit_map=s.fit_map) for g in self.outfit.pose(posed.vertices)]
+        # dt_s drives the hems' secondary motion (skirts swing); the first frame of an outfit starts at rest.
+        dt_s = ctx.frame.t_recv - self._last_t if self._last_t is not None else None
+        self._last_t = ctx.frame.t_recv
+        meshes = self.outfit.pose(posed.vertices, dt_s=dt_s)
+        ctx.data["garments"] = [g.to_render_mesh(fit_map=s.fit_map) for g in meshes]
         if self.outfit.fits:
             f = self.outfit.fits[0]
             ctx.data["fit"] = {
