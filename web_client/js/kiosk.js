@@ -23,6 +23,7 @@ const app = {
   present: false,
   wipes: 0,
   trackingEvents: 0,
+  trackedPresent: null, // the server's last word on whether someone is in front of the mirror
   videoShownAt: null,
   startedAt: performance.now(),
   sessionStartedAt: null,
@@ -116,7 +117,13 @@ function connect() {
   });
   conn.addEventListener("tracking", (ev) => {
     app.trackingEvents += 1;
-    if (app.conn === conn && ev.detail.msg.present !== app.present) setPresent(!!ev.detail.msg.present);
+    const present = !!ev.detail.msg.present;
+    app.trackedPresent = present;
+    // The server reports changes only, so the first "nobody there" of a session must still arm the
+    // attract/wipe timers even though the page already assumed nobody was present.
+    if (app.conn === conn && (present !== app.present || (!present && absentTimers.length === 0))) {
+      setPresent(present);
+    }
   });
   conn.start();
 }
@@ -194,7 +201,14 @@ $("type-form").addEventListener("submit", async (ev) => {
 
 // a tap on the attract screen also starts (for when tracking is slow to notice the shopper)
 function dismissAttract() {
-  if (!$("attract").hidden) setPresent(true);
+  if (!$("attract").hidden) {
+    setPresent(true);
+    // If tracking still sees nobody after a grace period, the tap was not followed by a shopper: back to
+    // absent, which shows the attract screen again and eventually wipes.
+    setTimeout(() => {
+      if (app.trackedPresent === false && app.present) setPresent(false);
+    }, 2 * ATTRACT_AFTER_S * 1000);
+  }
   if (document.fullscreenEnabled && !document.fullscreenElement)
     document.documentElement.requestFullscreen().catch(() => {});
 }
