@@ -7,6 +7,8 @@ export ANNY_CACHE_DIR ?= $(FITMIRROR_CACHE_DIR)/anny
 # Tests and benchmarks run in a network namespace with loopback only (as root), so WebRTC never leaves the host.
 NETNS := $(shell if [ "$$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then echo "unshare -n"; fi)
 PYTEST_ARGS ?=
+# `make bench BENCH_ARGS=--quick` for a smoke-sized run (minutes instead of an hour).
+BENCH_ARGS ?=
 
 .PHONY: setup run test bench lint doctor clean docker
 
@@ -22,7 +24,7 @@ test: setup
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)'
 
 bench: setup
-	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/fitmirror bench'
+	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/fitmirror bench $(BENCH_ARGS)'
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
