@@ -245,7 +245,9 @@ def test_demo_spoken_command(server, pw, media, artifacts):  # noqa: F811
         box = p.page.locator("#ptt").bounding_box()
         p.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         p.page.mouse.down()
-        time.sleep(8)  # the WAV loops every ~3.1 s: two whole sentences while held
+        # The WAV loops every ~3.1 s and the press can land mid-sentence (a fragment such as "...dress in size
+        # medium"): holding 12 s gives at least three whole sentences.
+        time.sleep(12)
         p.page.mouse.up()
         try:
             s, _ = wait_state(p, "JSON.stringify(s.outfit).includes('dress')", "a dress after the spoken command", 60)
