@@ -2,22 +2,9 @@
 // push-to-talk microphone, outfit panel, fit map, connection quality and automatic reconnect.
 
 import { getProduct, listProducts, textureUrl } from "./catalog.js";
-import { FitConnection } from "./connection.js";
 import { applyI18n, onLangChange, speechLang, t, toggleLang } from "./i18n.js";
 import { openCamera, setMic } from "./media.js";
-import {
-  SIZES,
-  VIEWS,
-  adviceText,
-  bindQuality,
-  bindSpeech,
-  bindStatus,
-  cleanOptions,
-  itemChoices,
-  itemLabel,
-  pageParams,
-  swatchColor,
-} from "./ui.js";
+import { SIZES, VIEWS, adviceText, itemChoices, itemLabel, openPageConnection, pageParams, swatchColor } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const params = pageParams();
@@ -64,22 +51,8 @@ async function startCamera() {
 // --- connection ----------------------------------------------------------------------------------------
 
 function connect(stream) {
-  const conn = new FitConnection({
-    base: params.server,
-    signalling: params.signalling,
-    stream,
-    options: cleanOptions({
-      layout: params.layout || "mosaic",
-      pipeline: params.pipeline,
-      resolution: params.resolution,
-      fps: params.fps,
-      lang: speechLang(),
-    }),
-  });
+  const conn = openPageConnection(params, stream, params.layout || "mosaic");
   app.conn = conn;
-  bindStatus(conn, $("status"), $("retry"));
-  bindQuality(conn, $("quality"));
-  bindSpeech(conn, $("transcript"), $("reply"));
   conn.addEventListener("track", (ev) => {
     if (ev.detail.index !== 0) return;
     const v = $("remote");

@@ -5,10 +5,9 @@
 // Query parameters: ?reset_after=15 (seconds of absence before the wipe), ?attract_after=3 (seconds of
 // absence before the attract screen), plus the common ones (pipeline, layout, signalling, lang).
 
-import { FitConnection } from "./connection.js";
 import { applyI18n, onLangChange, speechLang, t, toggleLang } from "./i18n.js";
 import { openCamera, setMic } from "./media.js";
-import { COLORS, SIZES, VIEWS, bindQuality, bindSpeech, bindStatus, cleanOptions, pageParams, swatchColor } from "./ui.js";
+import { COLORS, SIZES, VIEWS, openPageConnection, pageParams, swatchColor } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const params = pageParams();
@@ -87,22 +86,8 @@ function toast(text) {
 // --- connection ------------------------------------------------------------------------------------------
 
 function connect() {
-  const conn = new FitConnection({
-    base: params.server,
-    signalling: params.signalling,
-    stream: app.stream,
-    options: cleanOptions({
-      layout: params.layout || "mirror",
-      pipeline: params.pipeline,
-      resolution: params.resolution,
-      fps: params.fps,
-      lang: speechLang(),
-    }),
-  });
+  const conn = openPageConnection(params, app.stream, params.layout || "mirror");
   app.conn = conn;
-  bindStatus(conn, $("status"), $("retry"));
-  bindQuality(conn, $("quality"));
-  bindSpeech(conn, $("transcript"), $("reply"));
   conn.addEventListener("track", (ev) => {
     if (ev.detail.index !== 0 || app.conn !== conn) return;
     $("remote").srcObject = new MediaStream([ev.detail.track]);

@@ -2,7 +2,8 @@
 // Everything writes text with textContent (never innerHTML with server data).
 
 import { cachedProduct } from "./catalog.js";
-import { t } from "./i18n.js";
+import { FitConnection } from "./connection.js";
+import { speechLang, t } from "./i18n.js";
 
 export const COLORS = ["black", "white", "grey", "red", "orange", "yellow", "green", "blue", "navy", "purple", "pink", "brown", "beige"];
 export const SIZES = ["XS", "S", "M", "L", "XL", "XXL"];
@@ -152,4 +153,26 @@ export function adviceText(state) {
   if (fit.overall) bits.push(fit.overall);
   if (fit.details) for (const [k, v] of Object.entries(fit.details)) bits.push(`${k}: ${v}`);
   return bits.join(" — ");
+}
+
+/** The session every page opens: page parameters -> FitConnection, with the status, quality and speech
+ * read-outs every page shows bound to its #status/#retry, #quality, #transcript and #reply elements. */
+export function openPageConnection(params, stream, layout) {
+  const conn = new FitConnection({
+    base: params.server,
+    signalling: params.signalling,
+    stream,
+    options: cleanOptions({
+      layout,
+      pipeline: params.pipeline,
+      resolution: params.resolution,
+      fps: params.fps,
+      lang: speechLang(),
+    }),
+  });
+  const el = (id) => document.getElementById(id);
+  bindStatus(conn, el("status"), el("retry"));
+  bindQuality(conn, el("quality"));
+  bindSpeech(conn, el("transcript"), el("reply"));
+  return conn;
 }

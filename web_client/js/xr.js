@@ -8,10 +8,9 @@
 // tests and by developers without a headset.
 
 import { listProducts } from "./catalog.js";
-import { FitConnection } from "./connection.js";
 import { applyI18n, onLangChange, speechLang, t, toggleLang } from "./i18n.js";
 import { openCamera, setMic } from "./media.js";
-import { bindQuality, bindSpeech, bindStatus, cleanOptions, pageParams, swatchColor } from "./ui.js";
+import { openPageConnection, pageParams, swatchColor } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const params = pageParams();
@@ -397,22 +396,8 @@ app.xrProbe = () => new Promise((resolve) => probeRequests.push(resolve));
 // --- connection, page UI, start-up -------------------------------------------------------------------------
 
 function connect() {
-  const conn = new FitConnection({
-    base: params.server,
-    signalling: params.signalling,
-    stream: app.stream,
-    options: cleanOptions({
-      layout: "stereo",
-      pipeline: params.pipeline,
-      resolution: params.resolution,
-      fps: params.fps,
-      lang: speechLang(),
-    }),
-  });
+  const conn = openPageConnection(params, app.stream, "stereo");
   app.conn = conn;
-  bindStatus(conn, $("status"), $("retry"));
-  bindQuality(conn, $("quality"));
-  bindSpeech(conn, $("transcript"), $("reply"));
   conn.addEventListener("track", (ev) => {
     if (ev.detail.index !== 0) return;
     $("remote").srcObject = new MediaStream([ev.detail.track]);
