@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         description="Pipelines `fitmirror serve` builds once at start-up on a background thread (comma-separated; "
         "empty = none), so the first shopper's answer is not delayed by model loading (7-20 s on a loaded CPU).",
     )
+    preload_llm: bool = Field(
+        True,
+        description="`fitmirror serve` loads the LLM and evaluates its system prompt at start-up (background), so "
+        "the first free-form command is not delayed by it.",
+    )
     demo_outfit: str = Field(
         "tee-classic:white,jeans-straight:blue",
         description="Outfit an avatar session starts with (product_id:colour, comma-separated; empty = none), so a "

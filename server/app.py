@@ -253,6 +253,18 @@ def preload_pipelines(names: list[str]) -> dict[str, float]:
     return took
 
 
+def preload_nlu() -> float:
+    """Load the LLM and evaluate its fixed system prompt (blocking), so the first free-form command pays only
+    for its own tokens. Returns seconds; 0 when the LLM is off."""
+    from nlu.llm import get_backend
+
+    t0 = time.monotonic()
+    backend = get_backend()
+    if backend is not None and hasattr(backend, "warm"):
+        backend.warm()
+    return round(time.monotonic() - t0, 2)
+
+
 def create_app(settings: Settings | None = None, *, peer_routes: bool = True, preload: bool = False) -> web.Application:
     """preload: build `settings.preload_pipelines` on a background thread at start-up (`fitmirror serve`)."""
     settings = settings or get_settings()
@@ -288,17 +300,26 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
 
     app.on_shutdown.append(on_shutdown)
     names = [n.strip() for n in settings.preload_pipelines.split(",") if n.strip()] if preload else []
-    if names:
+    if names or (preload and settings.preload_llm):
+
+        async def warm() -> None:
+            try:
+                took = await asyncio.get_running_loop().run_in_executor(None, preload_pipelines, names)
+                log.info("preloaded pipelines: %s", took)
+            except Exception as e:  # the sessions will report the real error; the server still serves
+                log.warning("preloading %s failed: %s", names, e)
+
+        async def warm_nlu() -> None:
+            try:  # on the NLU thread itself, so a command that arrives meanwhile waits for it instead of racing it
+                log.info("preloaded the LLM in %s s", await app[MANAGER].run_nlu(preload_nlu))
+            except Exception as e:  # a command will report the real error
+                log.warning("preloading the LLM failed: %s", e)
 
         async def on_startup(app: web.Application) -> None:
-            async def warm() -> None:
-                try:
-                    took = await asyncio.get_running_loop().run_in_executor(None, preload_pipelines, names)
-                    log.info("preloaded pipelines: %s", took)
-                except Exception as e:  # the sessions will report the real error; the server still serves
-                    log.warning("preloading %s failed: %s", names, e)
-
-            app[PRELOAD]["task"] = asyncio.ensure_future(warm())
+            if names:
+                app[PRELOAD]["task"] = asyncio.ensure_future(warm())
+            if settings.preload_llm:
+                app[PRELOAD]["nlu"] = asyncio.ensure_future(warm_nlu())
 
         app.on_startup.append(on_startup)
     return app

@@ -59,6 +59,7 @@ CONTROL_QUEUE = 32
 FLOOD_ERRORS = 20  # rate-limited messages answered with an error before we stop answering
 FLOOD_CLOSE = 400  # rate-limited messages after which the session is closed
 VIDEO_CLOCK = 90_000
+MAX_VOICE_PENDING = 3  # spoken commands parsed at once per session; more get a "busy" error
 
 
 class TokenBucket:
@@ -289,6 +290,9 @@ class Session:
         self.last_stage_error: str | None = None
         self.voice: Any = None  # server.voice.VoiceChannel, started with the first audio
         self.voice_count = 0
+        self._cmd_seq = 0  # commands started, in arrival order
+        self._applied_seq = 0  # the newest command whose actions were applied
+        self.voice_pending = 0  # spoken commands still being parsed (bounded: MAX_VOICE_PENDING)
 
     # --- setup -------------------------------------------------------------------------------------
 
@@ -592,6 +596,8 @@ class Session:
     async def _run_command(self, text: str, lang: str, msg_id: str | int, reply: Reply) -> None:
         from server.commands import parse_command, parse_fast
 
+        self._cmd_seq += 1
+        seq = self._cmd_seq
         try:
             result = parse_fast(text, lang, self.state)
             if result is None:
@@ -599,6 +605,14 @@ class Session:
         except FitmirrorError as e:
             await self._safe(reply, P.error_msg(e.code, e.message, msg_id, e.hint))
             return
+        if result.actions and self._applied_seq > seq:
+            # A newer command (e.g. the next spoken utterance, parsed by the rules) already changed the outfit while
+            # this one waited for the LLM: applying it now would undo what the shopper asked for last.
+            await self._safe(reply, P.dump(P.AckMsg(id=msg_id, actions=[])))
+            await self.broadcast(P.dump(P.ReplyMsg(text=f'(skipped "{text}": a newer command came first)', id=msg_id)))
+            return
+        if result.actions:
+            self._applied_seq = seq
         ok = await self._apply_actions(msg_id, result.actions, reply) if result.actions else None
         if ok is None:
             await self._safe(reply, P.dump(P.AckMsg(id=msg_id, actions=[])))
@@ -620,12 +634,27 @@ class Session:
             await self.broadcast(P.dump(P.ReplyMsg(text=text_out, id=msg_id)))
 
     async def on_transcript(self, text: str) -> None:
-        """A spoken utterance (from server.voice): tell the clients, then run it as a command."""
+        """A spoken utterance (from server.voice): tell the clients, then run it as a command in its own task, so
+        transcription goes on while an LLM parse is pending (a blocked voice loop loses the shopper's next words)."""
         await self.broadcast(P.dump(P.TranscriptMsg(text=text, final=True)))
         self.voice_count += 1
-        await self._run_command(
-            text[: self.settings.max_utterance_chars], self.options.lang, f"voice-{self.voice_count}", self.broadcast
-        )
+        msg_id = f"voice-{self.voice_count}"
+        if self.voice_pending >= MAX_VOICE_PENDING:
+            await self.broadcast(
+                P.error_msg("busy", f"still working on {self.voice_pending} spoken commands", msg_id, "say it again")
+            )
+            return
+        self.voice_pending += 1
+
+        async def run() -> None:
+            try:
+                await self._run_command(
+                    text[: self.settings.max_utterance_chars], self.options.lang, msg_id, self.broadcast
+                )
+            finally:
+                self.voice_pending -= 1
+
+        self._spawn(run(), msg_id)
 
     async def broadcast_error(self, code: str, message: str) -> None:
         await self.broadcast(P.error_msg(code, message))

@@ -37,12 +37,12 @@ EFFECT_S = 45.0  # a re-drape (new garment / colour / size) on a loaded 2-core b
 @pytest.fixture(scope="module")
 def server():
     _require_server()
-    from server.app import preload_pipelines
+    from server.app import preload_nlu, preload_pipelines
 
     srv = ServerThread()
     # what `fitmirror serve` does at start-up (create_app(preload=True)): the avatar models are loaded before
     # the first shopper, whose answer would otherwise wait 7-20 s on a loaded CPU
-    print(f"preloaded: {preload_pipelines(['avatar'])}")
+    print(f"preloaded: {preload_pipelines(['avatar'])}; LLM {preload_nlu()} s")
     yield srv
     srv.stop()
 

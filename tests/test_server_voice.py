@@ -36,3 +36,36 @@ async def test_spoken_command_changes_the_outfit():
     finally:
         await client.close()
         await runner.cleanup()
+
+
+async def test_a_slow_llm_parse_neither_blocks_nor_overrides_the_next_utterance():
+    """Speech keeps coming while a free-form utterance waits for the LLM: the next (rules-parsed) utterance is
+    applied at once, and the older LLM result, arriving later, does not undo it."""
+    from server.app import MANAGER
+
+    app = create_app(Settings(ice_loopback=True), peer_routes=False)
+    runner, port = await start_site(app, "127.0.0.1", 0)
+    client = Client(f"http://127.0.0.1:{port}")
+    try:
+        await client.connect_ws({"layout": "mirror", "lang": "en"})
+        (session,) = app[MANAGER].sessions.values()
+        # what the CI's ASR heard once: the rules are unsure of "two dress", so this one goes to the LLM
+        await session.on_transcript("Two dress in size medium.")
+        await session.on_transcript("show me the red skirt")
+        await client.wait_for(
+            lambda: any(m["type"] == "state" and any(o["category"] == "skirt" for o in m["outfit"] or [])
+                        for m in client.messages), 10,
+        )  # fmt: skip
+        await client.wait_for(
+            lambda: any(m["type"] == "reply" and m.get("id") == "voice-1" for m in client.messages), 120
+        )
+        texts = [m["text"] for m in client.messages if m["type"] == "transcript"]
+        assert texts == ["Two dress in size medium.", "show me the red skirt"], texts
+        skipped = next(m for m in client.messages if m["type"] == "reply" and m.get("id") == "voice-1")
+        assert "newer command" in skipped["text"], skipped
+        state = [m for m in client.messages if m["type"] == "state"][-1]
+        assert [o["category"] for o in state["outfit"]][-1] == "skirt" and state["outfit"][-1]["color"] == "red", state
+        assert session.voice_pending == 0
+    finally:
+        await client.close()
+        await runner.cleanup()
