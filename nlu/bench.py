@@ -108,19 +108,61 @@ def _norm_gold(slot: str, value: Any) -> set[str]:
     return out
 
 
-_SLEEVE = re.compile(r"\b(long|short|full|half)[- ]sleeve|sleeveless|长袖|短袖|无袖")
+_SLEEVE = re.compile(r"\b(long|short|full|half)(?:[- ]length)?[- ]sleeve|sleeveless|长袖|短袖|无袖")
 
-
-# SIMMC labels slots only for what the shopper searches for; "the brown hoodie" / "those gray ones" name an object
-# already in view (a reference, labelled as an object id), so the bench removes definite noun phrases first.
-_DEFINITE_NP = re.compile(
-    r"\b(?:the|that|this|those|these)\b(?:\s+[a-z-]+){0,4}?\s+(?:shirts?|blouses?|dress(?:es)?|coats?|jackets?|hoodies?|"
-    r"sweaters?|jeans|trousers|pants|t-?shirts?|tank ?tops?|skirts?|shorts|shoes|ones?|pair|items?)\b"
+# SIMMC labels slots only for what the shopper searches for; "the brown hoodie" / "those gray ones" / "the red, white,
+# and yellow one" name an object already in view (a reference, labelled as an object id), so the bench removes
+# definite noun phrases first. After "like" / "similar to" / "as" the referenced object's type is what is searched
+# for ("anything like the black dress" -> type dress, no colour), so there only the noun is kept.
+_NOUN = (
+    r"(?:t-?shirts?|shirts?|tank ?tops?|tanks?|tops?|blouses?|dress(?:es)?|coats?|jackets?|blazers?|hoodies?|"
+    r"sweaters?|jeans|trousers|pants|joggers|skirts?|shorts|shoes|sneakers|ones?|pairs?(?: of (?:jeans|pants|shoes))?|items?)"
 )
+_DEFINITE_NP = re.compile(
+    rf"\b(?:the|that|this|those|these|another|both)\b(?:\s+(?:[a-z-]+,?|and)){{0,8}}?\s+(?P<noun>{_NOUN})\b"
+)
+_COLOR_WORD = r"(?:(?:light|dark|bright)[ -]?)?(?:black|white|gr[ae]y|red|blue|green|yellow|pink|purple|violet|brown|maroon|olive|navy|beige|orange)"
+# "the grey coat and the brown" / "how much for the red, white, and yellow?": a colour naming an object in view
+_BARE_COLOR_REF = re.compile(rf"\b(?:the|that|those|this)\s+{_COLOR_WORD}(?:(?:,\s*|,?\s+and\s+|\s+){_COLOR_WORD})*\b")
+_KEEP_NOUN_AFTER = re.compile(r"\b(?:like|similar to|as|than|to)\s*$")
 
 
 def simmc_text(text: str) -> str:
-    return _DEFINITE_NP.sub(" ", text.lower())
+    t = text.lower()
+
+    def sub(m: re.Match) -> str:
+        noun = m.group("noun")
+        keep = _KEEP_NOUN_AFTER.search(t[: m.start()]) and not noun.startswith(("one", "pair", "item"))
+        return f" {noun} " if keep else " "
+
+    return _BARE_COLOR_REF.sub(" ", _DEFINITE_NP.sub(sub, t))
+
+
+# Turns that are not searches carry no slots in SIMMC (add to cart, compare, ask about an item in view,
+# disambiguate): a few phrases say which, as the GPT-2 baseline's act prediction would.
+_NOT_SEARCH = re.compile(
+    r"\bcart\b|\bi'?ll take\b|\bi will (?:take|buy)\b|\bbuying\b|\bcompare|\bwhich\b.*\b(?:cheaper|better reviews|"
+    r"rated higher|more expensive|costs? more)\b|\bhow much\b|\b(?:price|cost|brand|size|sizes|rating|ratings|reviews?) "
+    r"(?:of|for|and|range)\b|\bwhat (?:size|sizes|brand)\b|\btell me (?:about|the|who|what|how)\b|\bi mean\b|"
+    r"^(?:the|that|oh sorry|sorry)\b|\bwho makes\b"
+)
+# types outside the catalogue's categories: asking for them starts a new search whose type the rules cannot name
+_OTHER_TYPE = re.compile(r"\b(?:shoes?|sneakers|boots|hats?|suits?|vests?)\b")
+# A search turn that names no type refines the running search ("any other options?", "anything in XS?")
+_SLOTS = ("color", "type", "pattern", "sleeveLength", "size")
+
+
+def simmc_track(state: dict[str, set[str]], text: str, pred: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Dialogue state over one dialogue: a new type starts a new search, other slots replace the running ones."""
+    if _NOT_SEARCH.search(text.lower()):
+        return set()
+    new: dict[str, set[str]] = {}
+    for s, v in pred:
+        new.setdefault(s, set()).add(v)
+    if "type" in new or _OTHER_TYPE.search(simmc_text(text)):
+        state.clear()
+    state.update(new)
+    return {(s, v) for s, vs in state.items() for v in vs}
 
 
 def _predict_slots(text: str, actions: list) -> set[tuple[str, str]]:
@@ -150,7 +192,7 @@ def _predict_slots(text: str, actions: list) -> set[tuple[str, str]]:
     return out
 
 
-def simmc_slot_f1(limit: int | None = None, llm: Any = None) -> dict:
+def simmc_slot_f1(limit: int | None = None, llm: Any = None, track: bool = True) -> dict:
     from nlu.rules import parse_rules
 
     if not SIMMC.is_file():
@@ -161,6 +203,7 @@ def simmc_slot_f1(limit: int | None = None, llm: Any = None) -> dict:
     n = 0
     per: dict[str, list[int]] = {s: [0, 0, 0] for s in slots}
     for dia in data:
+        state: dict[str, set[str]] = {}
         for turn in dia["dialogue"]:
             if limit is not None and n >= limit:
                 break
@@ -176,6 +219,8 @@ def simmc_slot_f1(limit: int | None = None, llm: Any = None) -> dict:
                 r = parse_rules(simmc_text(text[:500]))
                 acts = r.actions if r else []
             pred = _predict_slots(text, acts)
+            if track:
+                pred = simmc_track(state, text, pred)
             tp += len(pred & gold)
             fp += len(pred - gold)
             fn += len(gold - pred)

@@ -23,7 +23,7 @@ from nlu.schema import ActionAdapter
 # ------------------------------------------------------------------------------------------------ vocabularies
 # (regex, value) lists; longer phrases first. English patterns are matched on word boundaries.
 EN_CATEGORY = [
-    (r"t[- ]?shirts?|tees?|tee shirts?|tank ?tops?", "tshirt"),
+    (r"t[- ]?shirts?|tee shirts?|tees?|tank ?tops?", "tshirt"),
     (r"blouses?|tops", "blouse"),
     (r"shirts?|button[- ]downs?", "shirt"),
     (r"sweaters?|jumpers?|hoodies?|pullovers?|cardigans?|sweatshirts?", "sweater"),
@@ -32,7 +32,7 @@ EN_CATEGORY = [
     (r"dress(?:es)?|gowns?", "dress"),
     (r"skirts?", "skirt"),
     (r"jeans", "jeans"),
-    (r"trousers|pants|slacks|chinos", "trousers"),
+    (r"trousers|pants|slacks|chinos|joggers|sweatpants", "trousers"),
     (r"shorts", "shorts"),
 ]
 ZH_CATEGORY = [
@@ -555,10 +555,11 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         sc.take("set_size", m.start(), m.end())
         add(m.start(), {"type": "set_size", "size": "-1"})
     for m in sc.find(
-        rf"(?<![a-z])(?:in )?(?:(?:a|an|the) )?size (?P<a>{_SIZE_TOKEN})(?![a-z])|(?<![a-z])(?:in|into) (?:a |an |the )?(?P<b>extra small|small|medium|extra large|large|x-large|xs|s|m|l|xl|xxl|2xl)(?![a-z])(?: size| one)?|"
-        r"(?<![a-z])(?:a |an )?(?P<c>extra small|small|medium|extra large|large|xs|xl|xxl)(?= size)(?: size)?"
+        rf"(?<![a-z])(?:in )?(?:(?:a|an|the) )?size (?P<a>{_SIZE_TOKEN})(?![a-z])|(?<![a-z])(?:in|into|(?:that )?(?:are|is|comes? in)) (?:a |an |the )?(?P<b>extra extra large|extra small|small|medium|extra large|large|x-large|xs|s|m|l|xl|xxl|2xl)(?![a-z])(?: size| one)?|"
+        r"(?<![a-z])(?:a |an )?(?P<c>extra small|small|medium|extra large|large|xs|xl|xxl)(?= size)(?: size)?|"
+        r"(?<![a-z])(?P<d>xs|xl|xxl)(?= [a-z])"
     ):
-        v = m.group("a") or m.group("b") or m.group("c")
+        v = m.group("a") or m.group("b") or m.group("c") or m.group("d")
         sc.take("set_size", m.start(), m.end())
         add(m.start(), {"type": "set_size", "size": _size_value(v)})
     for m in sc.find(
