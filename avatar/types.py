@@ -77,6 +77,7 @@ class Tracking:
     image_size: tuple[int, int]  # (width, height) in pixels
     lower_body_visible: bool = True  # False for an upper-body-only view (desk, close-up): legs are guesses
     timestamp_ms: float = 0.0
+    people_in_view: int = 1  # people the tracker saw (it follows one: the largest, most central; see tracking.py)
 
     @staticmethod
     def absent(image_size: tuple[int, int], timestamp_ms: float = 0.0) -> Tracking:
@@ -90,6 +91,7 @@ class Tracking:
             image_size=image_size,
             lower_body_visible=False,
             timestamp_ms=timestamp_ms,
+            people_in_view=0,
         )
 
     def to_json(self) -> dict:
@@ -97,6 +99,7 @@ class Tracking:
             "present": self.present,
             "confidence": round(float(self.confidence), 3),
             "lower_body_visible": self.lower_body_visible,
+            "people_in_view": self.people_in_view,
             "image_size": list(self.image_size),
             "landmarks": [
                 {
