@@ -1,15 +1,19 @@
 """The "avatar" pipeline: MediaPipe tracking -> pose solve on an anny body -> garments of the session's outfit
 (cut to the chosen size, draped, posed with the body) -> moderngl render of the session's views.
 
-Built on the session's worker thread (the EGL context and MediaPipe graph stay on it). Dressing takes seconds
-on CPU, so it runs on the garment stage's own thread; frames keep flowing with the previous outfit meanwhile.
-Body shape: anny's average body (per-session shapes from measurements are a TODO of the shape stage wiring).
+Tracking, pose and garments run on the session's worker thread; rendering runs on the pipeline's own render
+thread (it owns the EGL context), one frame behind, so tracking frame N+1 overlaps rendering frame N
+(`server.pipeline.OverlappedPipeline`). Dressing takes seconds on CPU, so it runs on the garment stage's own
+thread: a quick drape first (a few hundred ms: the new garment shows almost at once), then the full drape.
+Pipelines are pooled between sessions (`server.pipeline.release_pipeline`): every stage can `reset()`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -17,7 +21,7 @@ import cv2
 import numpy as np
 
 from fitmirror.config import get_settings
-from server.pipeline import FrameContext, Pipeline, blank, fit_image, label
+from server.pipeline import FrameContext, OverlappedPipeline, Pipeline, blank, fit_image, label
 
 log = logging.getLogger("fitmirror.server.avatar")
 
@@ -25,20 +29,53 @@ BODY_COLOR = (0.78, 0.66, 0.58)
 
 
 class TrackingStage:
+    """MediaPipe pose; the person-segmentation mask only for layouts that composite over the webcam (mirror),
+    since it costs tracking time every frame and mosaic/stereo/tracks never read it. The segmenting tracker is
+    built in the background on the first mirror frame (about 2 s); frames are tracked without a mask meanwhile."""
+
     name = "tracking"
 
     def __init__(self) -> None:
         from avatar.tracking import Tracker
 
-        self.tracker = Tracker(video=True)
+        self.tracker = Tracker(video=True, segmentation=False)
+        self.seg_tracker: Any = None
+        self._seg_build: threading.Thread | None = None
+
+    def _build_seg(self) -> None:
+        from avatar.tracking import Tracker
+
+        try:
+            self.seg_tracker = Tracker(video=True, segmentation=True)
+        except Exception as e:  # the mirror keeps working without a mask
+            log.warning("segmenting tracker: %s", e)
 
     def process(self, ctx: FrameContext) -> None:
-        tracking = self.tracker.track(ctx.frame.image, ctx.frame.t_recv * 1000.0)
+        tracker = self.tracker
+        if ctx.state.layout == "mirror":
+            if self.seg_tracker is not None:
+                tracker = self.seg_tracker
+            elif self._seg_build is None:
+                self._seg_build = threading.Thread(target=self._build_seg, name="fm-seg-build")
+                self._seg_build.start()
+        tracking = tracker.track(ctx.frame.image, ctx.frame.t_recv * 1000.0)
         ctx.data["tracking"] = tracking
         ctx.person_present = bool(tracking.present)
 
+    def reset(self) -> None:
+        """A new shopper: drop MediaPipe's tracking state (ROI, landmark smoothing)."""
+        self.tracker.reset()
+        if self._seg_build is not None:
+            self._seg_build.join()
+        if self.seg_tracker is not None:
+            self.seg_tracker.reset()
+
     def close(self) -> None:
+        if self._seg_build is not None:
+            self._seg_build.join()
         self.tracker.close()
+        if self.seg_tracker is not None:
+            self.seg_tracker.close()
 
 
 class PoseStage:
@@ -50,7 +87,8 @@ class PoseStage:
         from avatar.pose import PoseSolver
         from avatar.types import PHENOTYPE_KEYS, BodyShape
 
-        self.solver = PoseSolver(BodyShape(phenotype=dict.fromkeys(PHENOTYPE_KEYS, 0.5)))
+        self.default_shape = BodyShape(phenotype=dict.fromkeys(PHENOTYPE_KEYS, 0.5))
+        self.solver = PoseSolver(self.default_shape)
         self.last = None
 
     def process(self, ctx: FrameContext) -> None:
@@ -60,14 +98,29 @@ class PoseStage:
             self.last = posed
         ctx.data["posed"] = self.last
 
+    def reset(self) -> None:
+        self.last = None
+        self.solver.reset()
+        if self.solver.shape is not self.default_shape:
+            self.solver.set_shape(self.default_shape)
+
     def close(self) -> None:
         pass
+
+
+QUICK_DRAPE_SUBSTEPS = 2  # first pass of a new outfit: ~0.35 s instead of ~1.5-1.9 s (24), same cut and fit
+FULL_DRAPE_SUBSTEPS = 24  # avatar.garments' default
+DRESSED_CACHE = 4  # dressed outfits kept per pipeline (average body): switching back, or the next session's demo
 
 
 class GarmentStage:
     """Outfit (state.outfit + state.size) -> catalogue products -> a DressedOutfit, re-dressed only when the
     outfit changes; per frame the garments follow the posed body (ctx.data["garments"]) and the fit summary of
-    the first garment goes to ctx.data["fit"]."""
+    the first garment goes to ctx.data["fit"].
+
+    A new outfit is dressed twice in the background: a quick drape (shown as soon as it is ready, so a command
+    is visible in well under a second) and then the full one. Fully dressed outfits on the average body are
+    cached, so switching back, or a pooled pipeline's next session in the demo outfit, needs no drape at all."""
 
     name = "garments"
 
@@ -78,14 +131,17 @@ class GarmentStage:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fm-dress")
         self.key: tuple | None = None
         self.job: Future | None = None
+        self._job_quick = False
         self.outfit: Any = None
         self.error: str | None = None
         self._last_t: float | None = None  # receive time of the last posed frame (hem swing)
         self._db: Any = None
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
         # owned by the background thread: the body shape from measurements and its Dresser
         self._bg_shape_key: tuple = ()
         self._bg_shape: Any = None
-        self._bg_dresser = Dresser(pose.solver.rest.vertices, pose.solver.body.faces)
+        self._default_dresser = Dresser(pose.solver.rest.vertices, pose.solver.body.faces)
+        self._bg_dresser = self._default_dresser
 
     def _products(self, outfit: tuple[dict[str, Any], ...], size: str | None) -> list[tuple[Any, str, str | None]]:
         from server.catalog_db import CatalogDB
@@ -109,8 +165,11 @@ class GarmentStage:
             items.append((product, sz or next(iter(product.size_chart)), color))
         return items
 
-    def _job(self, outfit: tuple[dict[str, Any], ...], size: str | None, measurements: tuple) -> tuple[Any, Any]:
-        """Background: (body shape if the measurements changed it, else None; dressed outfit or None)."""
+    def _job(
+        self, outfit: tuple[dict[str, Any], ...], size: str | None, measurements: tuple, substeps: int
+    ) -> tuple[Any, Any, bool]:
+        """Background: (body shape if the measurements changed it, else None; dressed outfit or None; whether it
+        was dressed on the average body)."""
         from avatar.garments import Dresser
 
         new_shape = None
@@ -127,26 +186,54 @@ class GarmentStage:
             self._bg_shape, new_shape = shape, shape
         self._bg_shape_key = measurements
         items = self._products(outfit, size) if outfit else []
-        return new_shape, (self._bg_dresser.dress(items) if items else None)
+        dressed = self._bg_dresser.dress(items, drape_substeps=substeps) if items else None
+        return new_shape, dressed, self._bg_dresser is self._default_dresser
+
+    def _submit(self, s: Any, substeps: int) -> None:
+        if self.job is not None:
+            self.job.cancel()  # a queued drape of an older outfit is never needed (a running one finishes)
+        self.job = self.pool.submit(self._job, s.outfit, s.size, s.measurements, substeps)
+        self._job_quick = substeps < FULL_DRAPE_SUBSTEPS
+
+    def _show(self, outfit: Any) -> None:
+        self.outfit = outfit
+        self.error = None
+        self._last_t = None  # a new outfit starts at rest
 
     def process(self, ctx: FrameContext) -> None:
         s = ctx.state
         key = (tuple(tuple(sorted((k, str(v)) for k, v in it.items())) for it in s.outfit), s.size, s.measurements)
         if key != self.key:
             self.key = key
-            self.job = self.pool.submit(self._job, s.outfit, s.size, s.measurements)
-        if self.job is not None and self.job.done():
+            cached = self._cache.get(key) if not s.measurements else None
+            if cached is not None:
+                self._cache.move_to_end(key)
+                if self.job is not None:
+                    self.job.cancel()
+                    self.job = None
+                self._show(cached)
+            else:
+                self._submit(s, QUICK_DRAPE_SUBSTEPS if s.outfit else FULL_DRAPE_SUBSTEPS)
+        if self.job is not None and self.job.done() and not self.job.cancelled():
+            quick = self._job_quick
             try:
-                shape, self.outfit = self.job.result()
-                self.error = None
-                self._last_t = None  # a new outfit starts at rest
+                shape, outfit, default_body = self.job.result()
+                self._show(outfit)
                 if shape is not None:  # the fitted body now has the shopper's measurements
                     self.pose.solver.set_shape(shape)
+                    self._cache.clear()
+                self.job = None
+                if quick and outfit is not None:
+                    self._submit(s, FULL_DRAPE_SUBSTEPS)
+                elif outfit is not None and default_body and not s.measurements:
+                    self._cache[key] = outfit
+                    while len(self._cache) > DRESSED_CACHE:
+                        self._cache.popitem(last=False)
             except Exception as e:  # implausible measurements, a size the cutter cannot make: say so, keep going
                 self.outfit = None
                 self.error = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+                self.job = None
                 log.warning("dressing failed: %s", self.error)
-            self.job = None
         if self.error:
             ctx.data["stage_error"] = f"outfit: {self.error}"
         posed = ctx.data.get("posed")
@@ -165,6 +252,21 @@ class GarmentStage:
                 "overall": f.text("en"),
                 "details": {r.region: r.status for r in f.regions},
             }
+
+    def _reset_bg(self) -> None:
+        self._bg_shape_key, self._bg_shape, self._bg_dresser = (), None, self._default_dresser
+
+    def reset(self) -> None:
+        """A new session: no outfit yet, the average body (cached dressed outfits stay)."""
+        if self.job is not None:
+            self.job.cancel()
+            try:
+                self.job.result()
+            except BaseException:  # cancelled, or a failed drape nobody will look at
+                pass
+        self.pool.submit(self._reset_bg).result()
+        self.key = self.job = self.outfit = self.error = self._last_t = None
+        self._job_quick = False
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)  # a running drape finishes: no thread outlives the session
@@ -230,10 +332,11 @@ class RenderStage:
 
 
 def avatar_pipeline() -> Pipeline:
+    """tracking -> pose -> garments on the caller's thread, render on the pipeline's render thread."""
     os.environ.setdefault("ANNY_CACHE_DIR", str(get_settings().anny_cache_dir))
     pose = PoseStage()
-    stages = [TrackingStage(), pose, GarmentStage(pose), RenderStage()]
-    return Pipeline("avatar", stages)
+    front = [TrackingStage(), pose, GarmentStage(pose)]
+    return OverlappedPipeline("avatar", front, [RenderStage], thread_name="fm-avatar-render")
 
 
 def _selfcheck() -> None:  # pragma: no cover - manual: python -m server.avatar_stages PHOTO

@@ -12,9 +12,12 @@ Built-in pipelines: "preview" (labelled views made from the webcam frame itself,
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +28,8 @@ from fitmirror.errors import ModelUnavailableError
 from server import stamp as stamp_mod
 
 Image = np.ndarray  # HxWx3 uint8 RGB
+
+log = logging.getLogger("fitmirror.server.pipeline")
 
 
 @dataclass(frozen=True)
@@ -161,33 +166,187 @@ def compose(ctx: FrameContext) -> list[Image]:
 
 
 class Pipeline:
-    """Ordered stages + layout + optional stamp copy. Not thread-safe: one session worker thread calls it."""
+    """Ordered stages + layout + optional stamp copy. Not thread-safe: one session worker thread calls it.
+
+    `close()` hands a pipeline built by `build_pipeline` back to the pool (see `release_pipeline`)."""
 
     def __init__(self, name: str, stages: list[Stage]) -> None:
         self.name = name
         self.stages = stages
+        self.poolable = False  # set by build_pipeline for pooled kinds
 
-    def process(self, frame: FrameIn, state: RenderState) -> PipelineResult:
-        ctx = FrameContext(frame=frame, state=state)
-        timings: dict[str, float] = {}
-        for stage in self.stages:
+    @staticmethod
+    def _run(stages: list[Stage], ctx: FrameContext, timings: dict[str, float]) -> None:
+        for stage in stages:
             t0 = time.perf_counter()
             stage.process(ctx)
             timings[stage.name] = (time.perf_counter() - t0) * 1000
+
+    @staticmethod
+    def _finish(ctx: FrameContext, timings: dict[str, float]) -> PipelineResult:
+        """Layout + stamp copy: the last step of a frame."""
         t0 = time.perf_counter()
         outputs = compose(ctx)
-        if state.stamp:
-            value = stamp_mod.read_stamp(frame.image)
+        if ctx.state.stamp:
+            value = stamp_mod.read_stamp(ctx.frame.image)
             if value is not None:
                 for img in outputs:
-                    if img is not frame.image:
+                    if img is not ctx.frame.image:
                         stamp_mod.write_stamp(img, value)
         timings["layout"] = (time.perf_counter() - t0) * 1000
         return PipelineResult(outputs, timings, ctx.person_present, ctx.data.get("fit"), ctx.data.get("stage_error"))
 
+    def process(self, frame: FrameIn, state: RenderState) -> PipelineResult:
+        ctx = FrameContext(frame=frame, state=state)
+        timings: dict[str, float] = {}
+        self._run(self.stages, ctx, timings)
+        return self._finish(ctx, timings)
+
+    def reset(self) -> None:
+        """Forget the session (tracking, body shape, outfit) so another session can reuse this pipeline."""
+        for stage in self.stages:
+            reset = getattr(stage, "reset", None)
+            if reset is not None:
+                reset()
+
     def close(self) -> None:
+        if self.poolable and release_pipeline(self):
+            return
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Really free the stages (GL contexts, graphs, threads)."""
         for stage in self.stages:
             stage.close()
+
+
+def _same_output(a: RenderState, b: RenderState) -> bool:
+    return (a.layout, a.views, a.view_size) == (b.layout, b.views, b.view_size)
+
+
+class OverlappedPipeline(Pipeline):
+    """Front stages on the caller's thread, back stages (render) + layout on the pipeline's own thread, one frame
+    apart: frame N+1 is tracked while frame N renders, so on 2+ cores throughput approaches 1/max(front, back)
+    instead of 1/(front + back), for about the same latency when the halves cost about the same.
+
+    process(frame N) returns frame N-1's result (the session still feeds only the newest webcam frame). The
+    first frame, and a frame whose output geometry changed, are done in one go (and returned once more by the
+    next call, which starts the overlap). The back thread also owns the back stages' thread-bound state (the GL
+    context), so a pooled pipeline can serve sessions whose worker threads differ."""
+
+    def __init__(self, name: str, front: list[Stage], back: list[Callable[[], Stage]], thread_name: str) -> None:
+        self._back_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
+        try:
+            back_stages = self._back_pool.submit(lambda: [make() for make in back]).result()
+        except BaseException:
+            self._back_pool.shutdown(wait=False)
+            raise
+        super().__init__(name, [*front, *back_stages])
+        self.front, self.back = front, back_stages
+        self._pending: tuple[Future[PipelineResult], RenderState] | None = None
+        self._last: PipelineResult | None = None  # returned once more to start the overlap
+        self._last_state: RenderState | None = None
+
+    def _back_run(self, ctx: FrameContext, timings: dict[str, float]) -> PipelineResult:
+        self._run(self.back, ctx, timings)
+        return self._finish(ctx, timings)
+
+    def process(self, frame: FrameIn, state: RenderState) -> PipelineResult:
+        ctx = FrameContext(frame=frame, state=state)
+        timings: dict[str, float] = {}
+        self._run(self.front, ctx, timings)
+        pending, self._pending = self._pending, None
+        if pending is not None and not _same_output(pending[1], state):
+            self._drain(pending[0])
+            pending = None
+        fut = self._back_pool.submit(self._back_run, ctx, timings)
+        last_ok = self._last is not None and self._last_state is not None and _same_output(self._last_state, state)
+        if pending is None and not last_ok:
+            self._last, self._last_state = fut.result(), state  # nothing to show yet: do this frame in one go
+            return self._last
+        self._pending = (fut, state)
+        if pending is None:
+            return self._last  # type: ignore[return-value]
+        self._last, self._last_state = pending[0].result(), pending[1]
+        return self._last
+
+    @staticmethod
+    def _drain(fut: Future) -> None:
+        try:
+            fut.result()
+        except Exception as e:  # the frame is dropped anyway; a persistent failure shows on the next one
+            log.debug("dropped frame failed: %s", e)
+
+    def reset(self) -> None:
+        if self._pending is not None:
+            self._drain(self._pending[0])
+            self._pending = None
+        self._last = None
+        for stage in self.front:
+            reset = getattr(stage, "reset", None)
+            if reset is not None:
+                reset()
+        for stage in self.back:
+            reset = getattr(stage, "reset", None)
+            if reset is not None:
+                self._back_pool.submit(reset).result()
+
+    def shutdown(self) -> None:
+        if self._pending is not None:
+            self._drain(self._pending[0])
+            self._pending = None
+        self._last = None
+        try:
+            for stage in self.front:
+                stage.close()
+            self._back_pool.submit(lambda: [stage.close() for stage in self.back]).result()
+        finally:
+            self._back_pool.shutdown(wait=True)
+
+
+# --- pool ----------------------------------------------------------------------------------------------
+
+POOL_SIZE = 2  # idle pipelines kept per kind: each avatar one holds ~150-250 MB and a GL context
+_pool: dict[str, list[Pipeline]] = {}
+_pool_lock = threading.Lock()
+
+
+def release_pipeline(pipe: Pipeline) -> bool:
+    """Reset a closed session's pipeline and keep it for the next session (building an avatar pipeline costs
+    seconds: MediaPipe graph, anny, EGL; and recreating a Renderer per session leaked ~7 MB). False when the pool
+    is full or the reset failed: the caller then shuts it down."""
+    with _pool_lock:
+        if len(_pool.get(pipe.name, [])) >= POOL_SIZE:
+            return False
+    try:
+        pipe.reset()
+    except Exception as e:
+        log.warning("pipeline %s not reusable: %s", pipe.name, e)
+        return False
+    with _pool_lock:
+        idle = _pool.setdefault(pipe.name, [])
+        if len(idle) >= POOL_SIZE or any(p is pipe for p in idle):
+            return False
+        idle.append(pipe)
+        return True
+
+
+def pooled(name: str) -> int:
+    """Idle pipelines of this kind waiting for a session."""
+    with _pool_lock:
+        return len(_pool.get(name, []))
+
+
+def clear_pool() -> None:
+    """Shut down every idle pipeline (server shutdown, tests)."""
+    with _pool_lock:
+        idle = [p for ps in _pool.values() for p in ps]
+        _pool.clear()
+    for p in idle:
+        try:
+            p.shutdown()
+        except Exception as e:
+            log.warning("pipeline %s shutdown: %s", p.name, e)
 
 
 # --- built-in stages -------------------------------------------------------------------------------
@@ -276,10 +435,21 @@ PIPELINES: dict[str, Callable[[], Pipeline]] = {
 }
 
 
+POOLED = frozenset({"avatar"})
+
+
 def build_pipeline(name: str) -> Pipeline:
-    """Create a pipeline by name. Call on the worker thread that will run it (GL contexts are thread-bound)."""
+    """Create a pipeline by name (or take an idle one from the pool). Call on the worker thread that will run it
+    (thread-bound state either lives there or on the pipeline's own thread)."""
+    if name in POOLED:
+        with _pool_lock:
+            idle = _pool.get(name)
+            if idle:
+                return idle.pop()
     if name == "avatar":
-        return _build_avatar_pipeline()
+        pipe = _build_avatar_pipeline()
+        pipe.poolable = True
+        return pipe
     try:
         return PIPELINES[name]()
     except KeyError:
