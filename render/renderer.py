@@ -27,6 +27,7 @@ LAYOUTS: tuple[str, ...] = ("mosaic", "tracks", "stereo", "mirror")
 _FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0]).astype(np.float32)  # GL bottom-up -> image top-down readback
 _MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0]).astype(np.float32)
 
+# Per-pixel studio shading (`Renderer(shading="pixel")`, and the vertex stage of custom fragment shaders).
 _VS = """
 #version 330
 uniform mat4 mvp;
@@ -53,7 +54,33 @@ void main() {
 
 # Studio lighting in camera space, so every view reads the same way: a warm key from the upper left, a cool
 # fill from the right, a rim term that separates the silhouette from the background, a little specular.
-_FS = """
+_STUDIO = """
+const vec3 KEY = vec3(-0.4694, 0.5737, 0.7302);   // normalize(-0.45, 0.55, 0.70)
+const vec3 FILL = vec3(0.8062, 0.0537, 0.5912);   // normalize(0.75, 0.05, 0.55)
+// (shaded colour) = mul * texture + add: mul carries the diffuse light (times the overlay's complement),
+// add the rim, specular and fit-map overlay, which the texture does not tint
+void studio(vec3 pos, vec3 normal, vec3 color, vec3 overlay, float overlay_alpha, float shininess,
+            out vec3 mul, out vec3 add) {
+    vec3 n = normalize(normal);
+    vec3 v = normalize(-pos);
+    float nv = dot(n, v);
+    if (nv < 0.0) { n = -n; nv = -nv; }  // two-sided: cloth interiors
+    float kd = max(dot(n, KEY), 0.0);
+    float fd = max(dot(n, FILL), 0.0);
+    vec3 light = vec3(0.30, 0.30, 0.33) + kd * vec3(0.72, 0.70, 0.66) + fd * vec3(0.255, 0.27, 0.30);
+    float r = 1.0 - nv;
+    float rim = 0.30 * r * r * r;
+    float sh = max(dot(n, normalize(KEY + v)), 0.0);  // Blinn-Phong, exponent 24 by squaring
+    float s2 = sh * sh; float s8 = s2 * s2; s8 *= s8;
+    float spec = shininess * s8 * s8 * s8;
+    float keep = 1.0 - overlay_alpha;
+    mul = keep * color * light;
+    add = keep * vec3(rim + spec) + overlay_alpha * (overlay * (0.45 + 0.55 * kd) + vec3(0.5 * rim));
+}
+"""
+
+_FS = (
+    """
 #version 330
 uniform bool use_texture;
 uniform sampler2D tex;
@@ -65,30 +92,78 @@ in vec3 v_color;
 in vec2 v_uv;
 in vec3 v_overlay;
 out vec4 frag;
+"""
+    + _STUDIO
+    + """
 void main() {
-    vec3 n = normalize(v_normal);
-    vec3 v = normalize(-v_pos);
-    float nv = dot(n, v);
-    if (nv < 0.0) { n = -n; nv = -nv; }  // two-sided: cloth interiors
-    vec3 base = v_color;
-    if (use_texture) base *= texture(tex, v_uv).rgb;
-    const vec3 key = vec3(-0.4694, 0.5737, 0.7302);   // normalize(-0.45, 0.55, 0.70)
-    const vec3 fill = vec3(0.8062, 0.0537, 0.5912);   // normalize(0.75, 0.05, 0.55)
-    float kd = max(dot(n, key), 0.0);
-    float fd = max(dot(n, fill), 0.0);
-    vec3 light = vec3(0.30, 0.30, 0.33) + kd * vec3(0.72, 0.70, 0.66) + fd * vec3(0.255, 0.27, 0.30);
-    float r = 1.0 - nv;
-    float rim = 0.30 * r * r * r;
-    float sh = max(dot(n, normalize(key + v)), 0.0);  // Blinn-Phong, exponent 24 by squaring
-    float s2 = sh * sh; float s8 = s2 * s2; s8 *= s8;
-    float spec = shininess * s8 * s8 * s8;
-    vec3 c = base * light + vec3(rim + spec);
-    if (overlay_alpha > 0.0) {
-        c = mix(c, v_overlay * (0.45 + 0.55 * kd) + vec3(0.5 * rim), overlay_alpha);
-    }
-    frag = vec4(clamp(c, 0.0, 1.0), 1.0);
+    vec3 mul, add;
+    studio(v_pos, v_normal, v_color, v_overlay, overlay_alpha, shininess, mul, add);
+    if (use_texture) mul *= texture(tex, v_uv).rgb;
+    frag = vec4(clamp(mul + add, 0.0, 1.0), 1.0);
 }
 """
+)
+
+# The default (`shading="vertex"`): the same studio lighting evaluated per vertex (Gouraud) and interpolated as two
+# colours. On llvmpipe the per-triangle set-up cost grows with the number of interpolated values (14 floats per
+# pixel-shaded vertex, 6 here, 8 textured) and the fragment shader shrinks to a multiply-add; the triangles are a
+# few pixels wide at 512 px per view, so the picture is nearly the same (see docs/render.md).
+_VS_LIT = (
+    """
+#version 330
+uniform mat4 mvp;
+uniform mat4 view;
+uniform float overlay_alpha;
+uniform float shininess;
+in vec3 in_pos;
+in vec3 in_normal;
+in vec3 in_color;
+in vec3 in_overlay;
+#ifdef TEXTURED
+in vec2 in_uv;
+out vec2 v_uv;
+#endif
+out vec3 v_mul;
+out vec3 v_add;
+"""
+    + _STUDIO
+    + """
+void main() {
+    gl_Position = mvp * vec4(in_pos, 1.0);
+    vec3 p = (view * vec4(in_pos, 1.0)).xyz;
+    studio(p, mat3(view) * in_normal, in_color, in_overlay, overlay_alpha, shininess, v_mul, v_add);
+#ifdef TEXTURED
+    v_uv = in_uv;
+#endif
+}
+"""
+)
+_FS_LIT = """
+#version 330
+in vec3 v_mul;
+in vec3 v_add;
+#ifdef TEXTURED
+uniform sampler2D tex;
+in vec2 v_uv;
+#endif
+out vec4 frag;
+void main() {
+#ifdef TEXTURED
+    frag = vec4(clamp(v_mul * texture(tex, v_uv).rgb + v_add, 0.0, 1.0), 1.0);
+#else
+    frag = vec4(clamp(v_mul + v_add, 0.0, 1.0), 1.0);
+#endif
+}
+"""
+
+
+def _variant(src: str, textured: bool) -> str:
+    """Insert `#define TEXTURED` after the #version line."""
+    if not textured:
+        return src
+    head, _, rest = src.strip().partition("\n")
+    return f"{head}\n#define TEXTURED\n{rest}"
+
 
 # The cheapest useful shading (one head-on light): the benchmark's reference for what the studio shading costs.
 LAMBERT_FS = """
@@ -110,6 +185,12 @@ _ID_FS = """
 out float tri_id;  // float32 holds ids exactly up to 2^24 triangles; float buffers clear portably
 void main() { tri_id = float(gl_PrimitiveID + 1); }
 """
+# depth-only occluders (the AR body): no lighting, no interpolated values
+_DEPTH_FS = """
+#version 330
+out vec4 frag;
+void main() { frag = vec4(0.0); }
+"""
 
 
 @dataclass
@@ -129,10 +210,10 @@ class RenderOutput:
 class _GpuMesh:
     n_verts: int
     faces_ref: np.ndarray
-    vao: object
     buffers: dict
     refs: dict
     texture: object | None = None
+    vaos: dict = field(default_factory=dict)  # program key -> vertex array over the same buffers
 
 
 class _NormalCache:
@@ -142,6 +223,7 @@ class _NormalCache:
     def __init__(self) -> None:
         self._faces: np.ndarray | None = None
         self._m = None
+        self._corners: np.ndarray | None = None
 
     def normals(self, v: np.ndarray, f: np.ndarray) -> np.ndarray:
         if self._m is None or self._m.shape[0] != len(v) or not _same_faces(self._faces, f):
@@ -150,9 +232,18 @@ class _NormalCache:
             rows = f.reshape(-1).astype(np.int64)
             cols = np.repeat(np.arange(len(f)), 3)
             self._m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(v), len(f)))
+            self._corners = np.ascontiguousarray(f.T, dtype=np.intp)
         self._faces = f
-        a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
-        fn = np.cross(b - a, c - a)  # length = 2 * area: area weighting for free; the shader normalises
+        # coordinate rows (3, N): np.take and the cross product then run on contiguous rows (~2x np.cross on (F, 3)
+        # rows gathered by fancy indexing)
+        vt = np.ascontiguousarray(v.T)
+        a, b, c = (np.take(vt, i, axis=1) for i in self._corners)
+        b -= a
+        c -= a
+        fn = np.empty((len(f), 3), np.float32)  # length = 2 * area: area weighting for free; the shader normalises
+        fn[:, 0] = b[1] * c[2] - b[2] * c[1]
+        fn[:, 1] = b[2] * c[0] - b[0] * c[2]
+        fn[:, 2] = b[0] * c[1] - b[1] * c[0]
         return np.ascontiguousarray(self._m @ fn, dtype=np.float32)
 
 
@@ -177,11 +268,17 @@ def mosaic_grid(n: int) -> tuple[int, int]:
 
 class Renderer:
     """moderngl/EGL display renderer. Not thread-safe: use it only in the thread that created it.
-    `fragment_shader` replaces the studio shading (same inputs as `_FS`; `LAMBERT_FS` is the cheap reference).
+    `shading`: "vertex" (default) evaluates the studio lighting per vertex, the cheapest on llvmpipe; "pixel" per
+    fragment (crisper highlights, free on a GPU). `fragment_shader` replaces the studio shading with a per-pixel
+    shader (same inputs as `_FS`; `LAMBERT_FS` is the cheap reference).
     `msaa_samples` (e.g. 4) antialiases the display frames: nearly free on a GPU, costly on llvmpipe."""
 
     def __init__(
-        self, egl_device: int | None = None, fragment_shader: str | None = None, msaa_samples: int = 0
+        self,
+        egl_device: int | None = None,
+        fragment_shader: str | None = None,
+        msaa_samples: int = 0,
+        shading: Literal["vertex", "pixel"] = "vertex",
     ) -> None:
         try:
             import moderngl
@@ -206,7 +303,21 @@ class Renderer:
         self._thread = threading.get_ident()
         _current.ctx = self.ctx  # a new standalone context is current in its thread
         self.ctx.enable(moderngl.DEPTH_TEST)
-        self.prog = self.ctx.program(vertex_shader=_VS, fragment_shader=fragment_shader or _FS)
+        if shading not in ("vertex", "pixel"):
+            raise InputError(f"unknown shading {shading!r}", hint="vertex or pixel")
+        self.shading = "pixel" if fragment_shader else shading
+        if self.shading == "pixel":
+            self.prog = self.ctx.program(vertex_shader=_VS, fragment_shader=fragment_shader or _FS)
+            self._progs = {"plain": self.prog, "textured": self.prog}
+        else:
+            self.prog = self.ctx.program(vertex_shader=_VS_LIT, fragment_shader=_FS_LIT)
+            self._progs = {
+                "plain": self.prog,
+                "textured": self.ctx.program(
+                    vertex_shader=_variant(_VS_LIT, True), fragment_shader=_variant(_FS_LIT, True)
+                ),
+            }
+        self._progs["depth"] = self.ctx.program(vertex_shader=_ID_VS, fragment_shader=_DEPTH_FS)
         self.id_prog = self.ctx.program(vertex_shader=_ID_VS, fragment_shader=_ID_FS)
         # bounded caches (LRU): garments come and go with outfit changes, sizes with layout changes
         self._meshes: OrderedDict[str, _GpuMesh] = OrderedDict()
@@ -273,7 +384,8 @@ class Renderer:
         return fbo
 
     def _release_mesh(self, gm: _GpuMesh) -> None:
-        gm.vao.release()
+        for vao in gm.vaos.values():
+            vao.release()
         for b in gm.buffers.values():
             b.release()
         if gm.texture is not None:
@@ -318,20 +430,7 @@ class Renderer:
                 "ovl": ctx.buffer(reserve=n * 12),
                 "idx": ctx.buffer(np.ascontiguousarray(mesh.faces, dtype=np.int32).tobytes()),
             }
-            vao = ctx.vertex_array(
-                self.prog,
-                [
-                    (bufs["pos"], "3f", "in_pos"),
-                    (bufs["nrm"], "3f", "in_normal"),
-                    (bufs["col"], "3f", "in_color"),
-                    (bufs["uv"], "2f", "in_uv"),
-                    (bufs["ovl"], "3f", "in_overlay"),
-                ],
-                index_buffer=bufs["idx"],
-                index_element_size=4,
-                skip_errors=True,  # a shader may leave attributes unused (compiled out)
-            )
-            gm = self._meshes[mesh.name] = _GpuMesh(n, mesh.faces, vao, bufs, {})
+            gm = self._meshes[mesh.name] = _GpuMesh(n, mesh.faces, bufs, {})
         else:
             gm.buffers["pos"].write(v.tobytes())
             gm.buffers["nrm"].write(nrm.tobytes())
@@ -340,7 +439,10 @@ class Renderer:
         if mesh.colors is not None:
             col = mesh.colors
         else:
-            col = np.tile(np.float32(mesh.base_color), (n, 1))
+            base = gm.refs.get("base")  # one tiled array per base colour, so that an unchanged colour is no compare
+            if base is None or base[0] != tuple(mesh.base_color):
+                base = gm.refs["base"] = (tuple(mesh.base_color), np.tile(np.float32(mesh.base_color), (n, 1)))
+            col = base[1]
         if self._changed(gm, "col", col):
             gm.buffers["col"].write(np.ascontiguousarray(col, dtype=np.float32).tobytes())
         if mesh.uvs is not None and self._changed(gm, "uv", mesh.uvs):
@@ -356,13 +458,33 @@ class Renderer:
             gm.buffers["ovl"].write(np.ascontiguousarray(mesh.overlay, dtype=np.float32).tobytes())
         return gm
 
+    def _vao(self, gm: _GpuMesh, key: str):
+        """The mesh's vertex array for program `key` (plain, textured or depth), made on first use."""
+        vao = gm.vaos.get(key)
+        if vao is None:
+            b = gm.buffers
+            attrs = [(b["pos"], "3f", "in_pos")]
+            if key != "depth":
+                attrs += [(b["nrm"], "3f", "in_normal"), (b["col"], "3f", "in_color"), (b["ovl"], "3f", "in_overlay")]
+                attrs.append((b["uv"], "2f", "in_uv"))
+            vao = gm.vaos[key] = self.ctx.vertex_array(
+                self._progs[key],
+                attrs,
+                index_buffer=b["idx"],
+                index_element_size=4,
+                skip_errors=True,  # a shader may leave attributes unused (compiled out)
+            )
+        return vao
+
     # -- drawing ------------------------------------------------------------------------------------------
     def _draw_meshes(self, fbo, gms: list[tuple[Mesh, _GpuMesh]], cam: Camera, flip: np.ndarray) -> None:
         """Draw into the current viewport: depth-only occluders first, then visible meshes."""
-        mvp = (flip @ cam.proj @ cam.view).astype(np.float32)
-        self.prog["mvp"].write(mvp.T.tobytes())
-        if "view" in self.prog:
-            self.prog["view"].write(np.ascontiguousarray(cam.view.T, dtype=np.float32).tobytes())
+        mvp = (flip @ cam.proj @ cam.view).astype(np.float32).T.tobytes()
+        view = np.ascontiguousarray(cam.view.T, dtype=np.float32).tobytes()
+        for prog in {id(p): p for p in self._progs.values()}.values():
+            prog["mvp"].write(mvp)
+            if "view" in prog:
+                prog["view"].write(view)
         # one axis flipped (top-down readback) or two (plus mirror): the screen winding of front faces flips with each
         self.ctx.front_face = "cw" if float(np.linalg.det(flip[:3, :3])) < 0 else "ccw"
         occluders = [(m, g) for m, g in gms if not m.visible]
@@ -373,7 +495,7 @@ class Renderer:
             self.ctx.viewport = vp
             for m, g in occluders:
                 self._cull(m)
-                g.vao.render(self._mgl.TRIANGLES)
+                self._vao(g, "depth").render(self._mgl.TRIANGLES)
             fbo.color_mask = (True, True, True, True)
             fbo.use()
             self.ctx.viewport = vp
@@ -383,14 +505,16 @@ class Renderer:
             if not m.visible:
                 continue
             use_tex = g.texture is not None and m.texture is not None
-            self._set("use_texture", use_tex)
+            key = "textured" if use_tex else "plain"
+            prog = self._progs[key]
+            self._set(prog, "use_texture", use_tex)
             if use_tex:
                 g.texture.use(0)
-                self._set("tex", 0)
-            self._set("overlay_alpha", float(m.overlay_alpha) if m.overlay is not None else 0.0)
-            self._set("shininess", float(m.shininess))
+                self._set(prog, "tex", 0)
+            self._set(prog, "overlay_alpha", float(m.overlay_alpha) if m.overlay is not None else 0.0)
+            self._set(prog, "shininess", float(m.shininess))
             self._cull(m)
-            g.vao.render(self._mgl.TRIANGLES)
+            self._vao(g, key).render(self._mgl.TRIANGLES)
 
     def _cull(self, m: Mesh) -> None:
         if m.double_sided:
@@ -398,8 +522,9 @@ class Renderer:
         else:
             self.ctx.enable(self._mgl.CULL_FACE)
 
-    def _set(self, name: str, value) -> None:
-        u = self.prog.get(name, None)  # uniforms a shader does not use are compiled out
+    @staticmethod
+    def _set(prog, name: str, value) -> None:
+        u = prog.get(name, None)  # uniforms a shader does not use are compiled out
         if u is not None:
             u.value = value
 
