@@ -298,9 +298,9 @@ def _llm_schema() -> dict:
         "type": "object",
         "properties": {
             "actions": {"type": "array", "items": {"anyOf": actions}, "maxItems": 4},
-            "reply": {"type": "string", "maxLength": 80},
         },
-        "required": ["actions", "reply"],
+        # no "reply": replies are templated from the actions, so the model does not spend tokens on one
+        "required": ["actions"],
         "additionalProperties": False,
     }
 
