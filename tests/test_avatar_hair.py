@@ -271,3 +271,36 @@ def test_webcam_sized_frame_from_a_real_photo(tracked_photos, artifacts):
         bb = tuple(round(v * k) for v in b)
         assert _box_mean(r.mask, bb) > 0.75, bb
     save_png(_overlay(frame, r), artifacts / "avatar_hair_webcam_07966.png")
+
+
+def test_ar_composite_keeps_hair_in_front_of_the_garment(artifacts):
+    """The wiring the AR mirror uses: `composite_ar(..., occluder_mask=hair_mask(...))` on the real renderer."""
+    from avatar.overlay import save_png
+    from render.cameras import PinholeCamera, cv_to_gl_points
+    from render.renderer import Renderer
+    from render.scene import Mesh, Scene
+
+    img, lm, person, strands = _synthetic()
+    cam = PinholeCamera(500.0, 500.0, 320.0, 240.0, 640, 480)
+    z = 2.0  # a flat green garment over the shirt, from the shoulders (y 186) to y 300
+    px = np.array([[262, 186], [378, 186], [378, 300], [262, 300]], np.float32)
+    corners = np.c_[(px - (320, 240)) * z / 500.0, np.full(4, z)].astype(np.float32)
+    garment = Mesh(
+        "garment", cv_to_gl_points(corners), np.array([[0, 1, 2], [0, 2, 3]], np.int32), base_color=(0, 1, 0)
+    )
+    r = Renderer()
+    try:
+        hair = hair_mask(img, lm, person)
+        plain = r.composite_ar(img, Scene([garment]), cam, person_mask=person)
+        out = r.composite_ar(img, Scene([garment]), cam, person_mask=person, occluder_mask=hair)
+    finally:
+        r.close()
+    save_png(np.concatenate([img, plain, out], 1), artifacts / "avatar_hair_composite.png")
+    core = np.zeros_like(strands)
+    core[189:213] = cv2.erode(strands.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)[189:213]
+    assert (plain[core] != img[core]).any(-1).all()  # without the hair mask the garment covers the strands
+    assert (out[core] == img[core]).all()  # with it, the real hair stays in front
+    shirt_only = np.zeros_like(strands)
+    shirt_only[195:290, 275:295] = True
+    assert (out[shirt_only] == plain[shirt_only]).all()  # the garment itself is untouched
+    assert (out[shirt_only][:, 1] > 200).all()
