@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from avatar.types import LM
+from fitmirror.errors import InputError
 
 WORK_EYE_MOUTH_PX = 12.0  # working scale: eye-to-mouth distance in pixels (never upscales)
 MIN_SAMPLE_PX = 40  # fewer hair samples than this (at working scale): no hair model, zeros
@@ -71,7 +72,7 @@ def segment_hair(
     """Like `hair_mask`, with the reason for an empty mask and the sampled colour (tests, overlays, tuning).
     `debug`, when given, receives the working-scale intermediates (zones, distances) for tuning pictures."""
     if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3 or frame_rgb.dtype != np.uint8:
-        raise ValueError("frame_rgb must be HxWx3 uint8")
+        raise InputError("frame_rgb must be HxWx3 uint8")
     h, w = frame_rgb.shape[:2]
     out = np.zeros((h, w), np.float32)
 
@@ -81,10 +82,10 @@ def segment_hair(
     if person_mask is None:
         return empty("no person mask")
     if person_mask.shape[:2] != (h, w):
-        raise ValueError(f"person_mask must be {h}x{w}, got {person_mask.shape}")
+        raise InputError(f"person_mask must be {h}x{w}, got {person_mask.shape}")
     lm = np.asarray(landmarks_px, np.float32)
     if lm.shape != (33, 2) or not np.all(np.isfinite(lm)):
-        raise ValueError("landmarks_px must be a finite (33, 2) array of pixel coordinates")
+        raise InputError("landmarks_px must be a finite (33, 2) array of pixel coordinates")
     vis = None if visibility is None else np.asarray(visibility, np.float32)
     face_ids = [LM["left_eye"], LM["right_eye"], LM["mouth_left"], LM["mouth_right"], LM["nose"]]
     if vis is not None and float(np.min(vis[face_ids])) < VIS_MIN:
