@@ -117,6 +117,20 @@ def test_pose_follows_the_body(bodies):
         np.testing.assert_allclose(p.vertices, m.vertices, atol=1e-4)
 
 
+def test_per_frame_rigid_fit_matches_the_numpy_reference(bodies):
+    """posing.py's Kabsch kernel gives each body part's motion as PartProxies.transforms (numpy SVD) does."""
+    v, f = bodies["woman_full"]
+    o = dress(v, f, [(demo_product("tee-classic"), "M")])
+    th = np.deg2rad(-50)
+    rot = np.array([[np.cos(th), -np.sin(th), 0], [np.sin(th), np.cos(th), 0], [0, 0, 1]], np.float32)
+    moved = v @ rot.T + np.array([0.1, -0.2, 0.3], np.float32)
+    moved[o.body.vertices[:, 1] < o.body.crotch_y] *= 1.02  # legs: not the same rigid motion as the rest
+    o.pose(moved)
+    ref = o._proxies.transforms(moved)
+    np.testing.assert_allclose(o._poser.rot.numpy(), np.stack([r for r, _ in ref]), atol=2e-4)
+    np.testing.assert_allclose(o._poser.cen.numpy(), np.stack([c for _, c in ref]), atol=1e-5)
+
+
 def test_tight_and_loose_read_correctly(dressers):
     jeans = demo_product("jeans-skinny")
     tight = dressers["woman_full"].dress([(jeans, "XS")]).fits[0]

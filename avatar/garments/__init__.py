@@ -25,6 +25,7 @@ from .build import LAYER, CutGarment, LayerState, cut_garment
 from .collide import BodyCollider
 from .drape import DrapeStats, drape
 from .fit import FitSummary, summarise, vertex_fit_colors
+from .posing import OutfitPoser
 from .proxies import PartProxies
 
 __all__ = [
@@ -146,9 +147,7 @@ class DressedOutfit:
     _posed_collider: BodyCollider | None = field(default=None, repr=False)
     _proxies: PartProxies | None = field(default=None, repr=False)
     _swing: list | None = field(default=None, repr=False)
-    _merged: list | None = field(
-        default=None, repr=False
-    )  # proxy candidates of all garments, see _merged_cands  # per garment [position, velocity] of swing vertices
+    _poser: OutfitPoser | None = field(default=None, repr=False)  # per-frame kernels and buffers (posing.py)
 
     def fit_text(self, lang: str = "en") -> str:
         return "; ".join(f.text(lang) for f in self.fits)
@@ -178,53 +177,27 @@ class DressedOutfit:
         pv = np.asarray(posed_body_vertices, np.float32)
         if pv.shape != self.body.vertices.shape:
             raise InputError(f"posed body has shape {pv.shape}, expected {self.body.vertices.shape}")
-        faces = self.body.faces
-        out, near = [], []
-        use_proxies = proxies and self._proxies is not None
-        for mesh, b in zip(self.meshes, self._bindings, strict=True):
-            tri = faces[b.face]
-            p0, p1, p2 = pv[tri[:, 0]], pv[tri[:, 1]], pv[tri[:, 2]]
-            e1 = p1 - p0
-            n = np.cross(e1, p2 - p0)
-            n *= 1.0 / np.maximum(np.sqrt((n * n).sum(1, keepdims=True)), 1e-12)
-            e1 *= 1.0 / np.maximum(np.sqrt((e1 * e1).sum(1, keepdims=True)), 1e-12)
-            e2 = np.cross(n, e1)
-            base = p0 * b.bary[:, 0:1] + p1 * b.bary[:, 1:2] + p2 * b.bary[:, 2:3]
-            ln = np.maximum(b.local[:, 2:3], b.min_normal_m)
-            verts = (base + e1 * b.local[:, 0:1] + e2 * b.local[:, 1:2] + n * ln).astype(np.float32)
-            if dt_s is not None and b.swing_ids is not None and len(b.swing_ids):
-                self._swing_step(len(out), verts, b, float(dt_s))
-            out.append(dataclasses.replace(mesh, vertices=verts))
-        if use_proxies and all(b.proxy_cands is not None for b in self._bindings):
-            # One pass over all garments (numpy call overhead dominates at these sizes).
-            sizes = [len(m.vertices) for m in out]
-            starts = np.cumsum([0, *sizes])
-            allv = np.concatenate([m.vertices for m in out])
-            ids = self._proxies.push_out(allv, self._merged_cands(starts), 1.0, self._proxies.transforms(pv))
-            for k, m in enumerate(out):
-                m.vertices = allv[starts[k] : starts[k + 1]]
-                near.append(ids[(ids >= starts[k]) & (ids < starts[k + 1])] - starts[k])
-        else:
-            near = [np.zeros(0, np.int64) for _ in out]
+        if self._poser is None:
+            self._poser = OutfitPoser(
+                self.body.faces, len(pv), self._bindings, self._proxies, self._device, CREASE_PUSH_M, self.body.parts
+            )
+        ps = self._poser
+        allv = ps.bind(pv)
+        swung = False
+        if dt_s is not None:
+            for k, b in enumerate(self._bindings):
+                if b.swing_ids is not None and len(b.swing_ids):
+                    self._swing_step(k, allv[ps.starts[k] : ps.starts[k + 1]], b, float(dt_s))
+                    swung = True
+        if proxies:
+            allv = ps.correct(allv if swung else None, crease=collide == "near")
+        allv = allv.copy()  # the poser's buffers are reused next frame
+        out = [
+            dataclasses.replace(m, vertices=allv[ps.starts[k] : ps.starts[k + 1]]) for k, m in enumerate(self.meshes)
+        ]
         if collide is True:
             self._push_out(pv, out, [np.arange(len(m.vertices)) for m in out])
-        elif collide == "near" and use_proxies and sum(len(i) for i in near):
-            self._push_out(pv, out, near, CREASE_PUSH_M)
         return out
-
-    def _merged_cands(self, starts: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per proxy part: candidate ids over all garments (offset by `starts`) and min(half gap, rest clearance)."""
-        if self._merged is None:
-            merged = []
-            for k in range(len(self._proxies.parts)):
-                ids, clear = [], []
-                for s, b in zip(starts, self._bindings, strict=False):
-                    i, c = b.proxy_cands[k]
-                    ids.append(i + s)
-                    clear.append(np.minimum(c, b.min_normal_m))
-                merged.append((np.concatenate(ids), np.concatenate(clear).astype(np.float32)))
-            self._merged = merged
-        return self._merged
 
     def _swing_step(self, k: int, verts: np.ndarray, b: _Binding, dt_s: float) -> None:
         """Semi-implicit Euler on a damped spring per swing vertex toward its skinned position (in place)."""

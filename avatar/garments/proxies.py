@@ -9,8 +9,8 @@ inside another part's table (the lowered arm) is pushed out radially to `R + mar
 smaller of its layer's half gap and its clearance at rest; a vertex that already sat inside a table at rest (the
 tables are approximate at joints) is never pushed by it, so the rest pose is left exactly as draped.
 
-Cost: one batched 3x3 SVD for all parts plus a table lookup per (garment vertex, nearby part) pair, vectorised
-numpy, no BVH queries: 2-5 ms for a t-shirt + jeans (4,700 vertices) on the shared, loaded 2-core box.
+The per-frame work (a 3x3 SVD per part, a table lookup per (garment vertex, nearby part) pair, no BVH) runs in
+Warp kernels in posing.py; `transforms` is the numpy reference of its rigid fit.
 """
 
 from __future__ import annotations
@@ -204,45 +204,3 @@ class PartProxies:
         v[:, :, 2] *= d[:, None]
         rot = v @ np.swapaxes(u, 1, 2)
         return [(rot[k], c[k]) for k in range(len(self.parts))]
-
-    def push_out(
-        self,
-        x: np.ndarray,
-        cands: list[tuple[np.ndarray, np.ndarray]],
-        margin_m: float,
-        xf: list[tuple[np.ndarray, np.ndarray]],
-    ) -> np.ndarray:
-        """Push posed garment vertices `x` (in place) that another part's table holds out radially to
-        `R + min(margin, rest clearance)`. `cands` from `rest_clearance`. Returns the ids of vertices that are
-        still within NEAR_M of another part (the creases, e.g. the armpit, where the tables are least exact)."""
-        near: list[np.ndarray] = []
-        for part, (rot, c), (cand, clear) in zip(self.parts, xf, cands, strict=True):
-            if len(cand) == 0:
-                continue
-            dc = x[cand] - c
-            inr = np.einsum("ij,ij->i", dc, dc) < part.reach_m**2
-            if not inr.any():
-                continue
-            cand, clear = cand[inr], clear[inr]
-            # Rest-frame coordinates; cylinder pre-filter before the angle lookup.
-            xr = (x[cand] - c) @ rot + (part.c0 - part.origin).astype(np.float32)
-            t = xr @ part.axis.astype(np.float32)
-            radial = xr - t[:, None] * part.axis.astype(np.float32)
-            r = np.sqrt(np.einsum("ij,ij->i", radial, radial))
-            ti = np.floor((t - part.t0) / T_STEP_M).astype(np.int64)
-            sel = (ti >= 0) & (ti < len(part.table)) & (r < part.r_max_m)
-            if not sel.any():
-                continue
-            cand, clear, radial, r, ti = cand[sel], clear[sel], radial[sel], r[sel], ti[sel]
-            th = np.arctan2(radial @ part.w.astype(np.float32), radial @ part.u.astype(np.float32))
-            qi = ((th + np.pi) * (N_THETA / (2 * np.pi))).astype(np.int64) % N_THETA
-            R = part.table[ti, qi]
-            target = R + np.minimum(margin_m, clear)
-            # (the tolerance keeps float32 round-off from moving vertices that sat exactly at their rest clearance)
-            fix = r < target - 1e-4
-            if fix.any():
-                delta = radial[fix] * ((target[fix] - r[fix]) / np.maximum(r[fix], 1e-6))[:, None]
-                x[cand[fix]] += (delta @ rot.T).astype(x.dtype)
-                r = np.maximum(r, target)
-            near.append(cand[r - R < NEAR_M])
-        return np.unique(np.concatenate(near)) if near else np.zeros(0, np.int64)
