@@ -104,10 +104,11 @@ void main() {
 """
 )
 
-# The default (`shading="vertex"`): the same studio lighting evaluated per vertex (Gouraud) and interpolated as two
-# colours. On llvmpipe the per-triangle set-up cost grows with the number of interpolated values (14 floats per
-# pixel-shaded vertex, 6 here, 8 textured) and the fragment shader shrinks to a multiply-add; the triangles are a
-# few pixels wide at 512 px per view, so the picture is nearly the same (see docs/render.md).
+# The default (`shading="vertex"`): the same studio lighting evaluated per vertex (Gouraud) and interpolated as one
+# colour (untextured) or two plus the UVs (textured). On llvmpipe the per-triangle set-up and binning cost grows
+# with the number of interpolated values (five vectors per pixel-shaded vertex, one here) and the fragment shader
+# shrinks to a copy; the triangles are a few pixels wide at 512 px per view, so the picture is nearly the same
+# (docs/render.md).
 _VS_LIT = (
     """
 #version 330
@@ -122,36 +123,45 @@ in vec3 in_overlay;
 #ifdef TEXTURED
 in vec2 in_uv;
 out vec2 v_uv;
-#endif
 out vec3 v_mul;
 out vec3 v_add;
+#else
+out vec3 v_rgb;
+#endif
 """
     + _STUDIO
     + """
 void main() {
     gl_Position = mvp * vec4(in_pos, 1.0);
     vec3 p = (view * vec4(in_pos, 1.0)).xyz;
-    studio(p, mat3(view) * in_normal, in_color, in_overlay, overlay_alpha, shininess, v_mul, v_add);
+    vec3 mul, add;
+    studio(p, mat3(view) * in_normal, in_color, in_overlay, overlay_alpha, shininess, mul, add);
 #ifdef TEXTURED
     v_uv = in_uv;
+    v_mul = mul;
+    v_add = add;
+#else
+    v_rgb = clamp(mul + add, 0.0, 1.0);  // one interpolated colour: the least set-up work per triangle
 #endif
 }
 """
 )
 _FS_LIT = """
 #version 330
-in vec3 v_mul;
-in vec3 v_add;
 #ifdef TEXTURED
 uniform sampler2D tex;
 in vec2 v_uv;
+in vec3 v_mul;
+in vec3 v_add;
+#else
+in vec3 v_rgb;
 #endif
 out vec4 frag;
 void main() {
 #ifdef TEXTURED
     frag = vec4(clamp(v_mul * texture(tex, v_uv).rgb + v_add, 0.0, 1.0), 1.0);
 #else
-    frag = vec4(clamp(v_mul + v_add, 0.0, 1.0), 1.0);
+    frag = vec4(v_rgb, 1.0);
 #endif
 }
 """
@@ -250,6 +260,23 @@ class _NormalCache:
 MAX_CACHED_MESHES = 64  # more meshes than this in ONE scene would evict mid-frame
 MAX_CACHED_FRAMEBUFFERS = 8
 
+
+def _gl_flush_fn():
+    """glFlush of the current context (moderngl exposes finish() only), or None if EGL does not resolve it."""
+    try:
+        import ctypes
+
+        egl = ctypes.CDLL("libEGL.so.1")
+        egl.eglGetProcAddress.restype = ctypes.c_void_p
+        egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
+        addr = egl.eglGetProcAddress(b"glFlush")
+        return ctypes.CFUNCTYPE(None)(addr) if addr else None
+    except OSError:
+        return None
+
+
+_GL_FLUSH = _gl_flush_fn()
+
 _current = threading.local()  # the GL context current in this thread (several Renderers may share a thread)
 
 
@@ -300,6 +327,7 @@ class Renderer:
             ) from e
         self._mgl = moderngl
         self.msaa_samples = int(max(0, min(msaa_samples, self.ctx.max_samples)))
+        self.flush_views = False
         self._thread = threading.get_ident()
         _current.ctx = self.ctx  # a new standalone context is current in its thread
         self.ctx.enable(moderngl.DEPTH_TEST)
@@ -555,9 +583,13 @@ class Renderer:
         flip = _FLIP_Y @ _MIRROR if mirror else _FLIP_Y
         occluders = occluders or [True] * len(cams)
         only_visible = [(m, g) for m, g in gms if m.visible]
-        for cam, (x, y), occ in zip(cams, tiles, occluders, strict=True):
+        for i, (cam, (x, y), occ) in enumerate(zip(cams, tiles, occluders, strict=True)):
             self.ctx.viewport = (x, y, cam.width, cam.height)  # y counts from the top: the projection is flipped
             self._draw_meshes(fbo, gms if occ else only_visible, cam, flip)
+            if self.flush_views and i < len(cams) - 1 and _GL_FLUSH is not None:
+                # llvmpipe bins triangles in this thread and rasterises only at a flush: flushing after each view
+                # lets its raster threads shade view i while this thread bins view i+1
+                _GL_FLUSH()
         if self.msaa_samples:
             resolved = self._fbo(w, h)
             self.ctx.copy_framebuffer(resolved, fbo)  # multisample resolve
