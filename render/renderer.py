@@ -122,9 +122,8 @@ in vec3 in_color;
 in vec3 in_overlay;
 #ifdef TEXTURED
 in vec2 in_uv;
-out vec2 v_uv;
-out vec3 v_mul;
-out vec3 v_add;
+out vec4 v_mul_u;  // (mul, u) and (add, v): two interpolated vectors, not three
+out vec4 v_add_v;
 #else
 out vec3 v_rgb;
 #endif
@@ -137,9 +136,8 @@ void main() {
     vec3 mul, add;
     studio(p, mat3(view) * in_normal, in_color, in_overlay, overlay_alpha, shininess, mul, add);
 #ifdef TEXTURED
-    v_uv = in_uv;
-    v_mul = mul;
-    v_add = add;
+    v_mul_u = vec4(mul, in_uv.x);
+    v_add_v = vec4(add, in_uv.y);
 #else
     v_rgb = clamp(mul + add, 0.0, 1.0);  // one interpolated colour: the least set-up work per triangle
 #endif
@@ -150,16 +148,16 @@ _FS_LIT = """
 #version 330
 #ifdef TEXTURED
 uniform sampler2D tex;
-in vec2 v_uv;
-in vec3 v_mul;
-in vec3 v_add;
+in vec4 v_mul_u;
+in vec4 v_add_v;
 #else
 in vec3 v_rgb;
 #endif
 out vec4 frag;
 void main() {
 #ifdef TEXTURED
-    frag = vec4(clamp(v_mul * texture(tex, v_uv).rgb + v_add, 0.0, 1.0), 1.0);
+    vec3 t = texture(tex, vec2(v_mul_u.w, v_add_v.w)).rgb;
+    frag = vec4(clamp(v_mul_u.rgb * t + v_add_v.rgb, 0.0, 1.0), 1.0);
 #else
     frag = vec4(v_rgb, 1.0);
 #endif
