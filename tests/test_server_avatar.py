@@ -73,3 +73,56 @@ def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
         body = res.outputs[0][40:, :]
         assert np.std(body) > 10, f"{layout}: output is flat"
         Image.fromarray(res.outputs[0]).save(artifacts / f"server_avatar_{layout}.png")
+
+
+def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(shared_data):
+    """Rendering runs on the pipeline's own thread one frame behind tracking (outputs lag their inputs by one
+    call, in order); a closed pipeline is reset and handed to the next session, on another worker thread, with
+    its dressed outfit cached: the next session in the same outfit is dressed on its first frame."""
+    from avatar.tracking import load_image
+    from server.pipeline import clear_pool, pooled
+
+    photo = sorted((shared_data / "tryon-photos" / "persons").glob("*.jpg"))[0]
+    base = fit_image(load_image(photo), (640, 480))
+    outfit = ({"product_id": "tee-classic", "color": "white"}, {"product_id": "jeans-straight", "color": "blue"})
+    st = RenderState(views=("front", "left"), layout="mosaic", view_size=(384, 384), outfit=outfit, stamp=True)
+
+    def frame(i: int) -> FrameIn:
+        img = base.copy()
+        write_stamp(img, 1000 + i)
+        return FrameIn(img, i, time.monotonic())
+
+    def first_session() -> tuple:
+        pipe = build_pipeline("avatar")
+        stamps = [read_stamp(pipe.process(frame(i), st).outputs[0]) for i in range(4)]
+        deadline = time.monotonic() + 150  # quick drape, then the full drape (cached when done)
+        res = pipe.process(frame(4), st)
+        while (res.fit is None or pipe.stages[2].job is not None) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            res = pipe.process(frame(5), st)
+        pipe.close()
+        return pipe, stamps, res.fit
+
+    def second_session() -> tuple:
+        pipe = build_pipeline("avatar")
+        fresh = pipe.stages[1].last is None and pipe.stages[2].key is None and pipe.stages[2].outfit is None
+        default_body = pipe.stages[1].solver.shape is pipe.stages[1].default_shape
+        res = pipe.process(frame(0), st)
+        pipe.close()
+        return pipe, fresh, default_body, res
+
+    with ThreadPoolExecutor(1) as a:
+        pipe1, stamps, fit = a.submit(first_session).result()
+    assert stamps == [1000, 1000, 1001, 1002], "the first frame in one go, then one frame behind, in order"
+    assert fit is not None and fit["status"] == "ok", fit
+    assert pooled("avatar") >= 1
+    with ThreadPoolExecutor(1) as b:  # another session's worker thread
+        pipe2, fresh, default_body, res = b.submit(second_session).result()
+    try:
+        assert pipe2 is pipe1, "a closed session's pipeline is reused, not rebuilt"
+        assert fresh and default_body, "the reused pipeline forgot the previous session"
+        assert res.fit is not None and "garments" in res.timings_ms, "the cached outfit shows on the first frame"
+        assert read_stamp(res.outputs[0]) == 1000 and np.std(res.outputs[0][40:]) > 10
+    finally:
+        clear_pool()
+    assert pooled("avatar") == 0
