@@ -1,8 +1,9 @@
 """`fitmirror bench --only render.bench`: render time per frame, side by side in one run.
 
-Scene: the anny body (27,420 triangles) plus two stand-in garments (offset copies of its torso, ~7k triangles
-each: about 41k triangles), vertices re-uploaded every frame as a posed avatar would be. Cells: 1, 3 and 5 views
-(mosaic, one framebuffer, one readback) at 384x384 and 512x512, stereo at 1024x512, the AR composite at 640x480
+Scene: the anny body (27,420 triangles) plus two stand-in garments (offset copies of its torso, 4,856 triangles
+each: 37,132 in all), vertices re-uploaded every frame as a posed avatar would be. Cells: 1, 3 and 5 views
+(mosaic, one framebuffer, one readback) at 384x384 and 512x512, the 3 x 512 frame with each rendering option
+(interleaved), with textured garments, stereo at 1024x512, the AR composite at 640x480
 (body depth-only, garments over a webcam frame, person mask), and the differentiable silhouette path
 (forward + backward) at 256x256 and 512x512. Goal on an idle 2-core CPU: 3 views at 512x512 under 25 ms."""
 
@@ -60,6 +61,21 @@ def stand_in_garments(v: np.ndarray, f: np.ndarray) -> list[Mesh]:
     return out
 
 
+def textured(meshes: list[Mesh]) -> list[Mesh]:
+    """Copies of the stand-in garments with a repeating woven check (UVs wrap around the body), as catalogue
+    garments come (`avatar.garments`: fabric texture, no per-vertex colours)."""
+    tex = np.empty((64, 64, 3), np.uint8)
+    tex[...] = (200, 40, 50)
+    tex[:, ::8] = (240, 240, 240)
+    tex[::8, :] = (30, 30, 60)
+    out = []
+    for m in meshes:
+        v = m.vertices
+        uv = np.stack([np.arctan2(v[:, 0], v[:, 2]) / np.pi * 4, v[:, 1] * 6], -1).astype(np.float32)
+        out.append(Mesh(m.name + "-textured", v, m.faces, uvs=uv, texture=tex, base_color=(1, 1, 1)))
+    return out
+
+
 def _time(fn, reps: int, warmup: int = 3) -> dict:
     for _ in range(warmup):
         fn()
@@ -109,34 +125,52 @@ def run(quick: bool = False) -> dict:
             results[key] = _time(frame, reps)
             rows.append((f"{n} view(s) {size}x{size} (mosaic {frame().image.shape[1]}x{frame().image.shape[0]})", key))
 
-    # what the studio shading costs: the same 3 x 512 frame with a one-light Lambert shader, interleaved
-    ref = Renderer(fragment_shader=LAMBERT_FS)
-    aa = Renderer(msaa_samples=4)
-    ta, tb, ca, cb, tc, cc = [], [], [], [], [], []
+    # what each choice costs, on the same 3 x 512 frames, interleaved: the default (per-vertex studio shading,
+    # glFlush after each draw), per-pixel studio shading, no flushes, a one-light Lambert shader, 4x MSAA
+    variants = [
+        ("studio_3x512_interleaved", "3 views 512x512, default (interleaved with the next 4 rows)", r),
+        ("pixel_3x512_interleaved", "3 views 512x512, studio shading per pixel", Renderer(shading="pixel")),
+        ("noflush_3x512_interleaved", "3 views 512x512, no glFlush between draws", Renderer(flush_draws=False)),
+        (
+            "lambert_3x512_interleaved",
+            "3 views 512x512, one-light Lambert reference (per pixel)",
+            Renderer(fragment_shader=LAMBERT_FS),
+        ),
+        ("studio_msaa4_3x512_interleaved", "3 views 512x512, default + 4x MSAA", Renderer(msaa_samples=4)),
+    ]
+    samples: dict[str, tuple[list, list]] = {key: ([], []) for key, _, _ in variants}
     for i in range(reps + 3):
-        for rr, ts, cs in ((r, ta, ca), (ref, tb, cb), (aa, tc, cc)):
+        for key, _, rr in variants:
             jiggle()
             c0, t0 = time.process_time(), time.perf_counter()
             rr.render_views(scene, views_by_n[3], "mosaic", 512)
             if i >= 3:
-                ts.append((time.perf_counter() - t0) * 1e3)
-                cs.append((time.process_time() - c0) * 1e3)
-    ref.close()
-    aa.close()
-    for key, ts, cs in (
-        ("studio_3x512_interleaved", ta, ca),
-        ("lambert_3x512_interleaved", tb, cb),
-        ("studio_msaa4_3x512_interleaved", tc, cc),
-    ):
+                samples[key][0].append((time.perf_counter() - t0) * 1e3)
+                samples[key][1].append((time.process_time() - c0) * 1e3)
+    for key, label, rr in variants:
+        ts, cs = samples[key]
         results[key] = {
             "median_ms": round(statistics.median(ts), 2),
             "min_ms": round(min(ts), 2),
             "cpu_ms": round(statistics.median(cs), 2),
             "reps": reps,
         }
-    rows.append(("3 views 512x512, studio shading (interleaved with the next 2 rows)", "studio_3x512_interleaved"))
-    rows.append(("3 views 512x512, one-light Lambert reference", "lambert_3x512_interleaved"))
-    rows.append(("3 views 512x512, studio shading + 4x MSAA", "studio_msaa4_3x512_interleaved"))
+        rows.append((label, key))
+        if rr is not r:
+            rr.close()
+
+    # catalogue garments are textured (fabric image, UVs): the textured shader variant
+    tex_scene = Scene([scene.meshes[0], *textured(scene.meshes[1:])])
+    tex_base = [m.vertices for m in tex_scene.meshes]
+
+    def tex_frame():
+        d = rng.normal(0, 0.002, 3).astype(np.float32)
+        for m, b in zip(tex_scene.meshes, tex_base, strict=True):
+            m.vertices = b + d
+        return r.render_views(tex_scene, views_by_n[3], "mosaic", 512)
+
+    results["textured_3x512"] = _time(tex_frame, reps)
+    rows.append(("3 views 512x512, textured garments", "textured_3x512"))
 
     def stereo():
         jiggle()
