@@ -307,6 +307,8 @@ class Renderer:
         shading: Literal["vertex", "pixel"] = "vertex",
         flush_draws: bool = True,
     ) -> None:
+        if shading not in ("vertex", "pixel"):
+            raise InputError(f"unknown shading {shading!r}", hint="vertex or pixel")
         try:
             import moderngl
         except ImportError as e:  # pragma: no cover - moderngl is a pinned dependency
@@ -331,8 +333,6 @@ class Renderer:
         self._thread = threading.get_ident()
         _current.ctx = self.ctx  # a new standalone context is current in its thread
         self.ctx.enable(moderngl.DEPTH_TEST)
-        if shading not in ("vertex", "pixel"):
-            raise InputError(f"unknown shading {shading!r}", hint="vertex or pixel")
         self.shading = "pixel" if fragment_shader else shading
         if self.shading == "pixel":
             self.prog = self.ctx.program(vertex_shader=_VS, fragment_shader=fragment_shader or _FS)

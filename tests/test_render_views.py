@@ -285,3 +285,38 @@ def test_back_face_culling_of_closed_meshes_changes_nothing_visible(renderer):
     inside.faces = inside.faces[:, ::-1].copy()  # wound inwards: culling would hide it
     ids = renderer.triangle_ids(inside.vertices, inside.faces, cam)
     assert (ids >= 0).sum() > 500
+
+
+def test_vertex_shading_looks_like_pixel_shading_and_flushes_change_nothing(renderer):
+    """The default per-vertex studio lighting matches the per-pixel one (same formula, interpolated colours), with a
+    texture and a fit-map overlay too; glFlush between draws leaves the image bit-identical."""
+    scene = _figure()
+    tex = np.zeros((32, 32, 3), np.uint8)
+    tex[:, (np.arange(32) // 4) % 2 == 0] = 255  # four wide white stripes around the legs
+    striped = cylinder_mesh("striped-legs", radius_m=0.13, height_m=0.9, center=(0, 0.45, 0), texture=tex)
+    striped.base_color = (0.9, 0.9, 0.9)
+    scene.meshes[1] = striped
+    shirt = scene.meshes[0]
+    shirt.overlay = fit_map_colors(shirt.vertices[:, 1] - 1.2, tight_at=-0.3, loose_at=0.3)
+    shirt.overlay_alpha = 0.5
+    views = ["front", "three_quarter", "left"]
+    vertex = renderer.render_views(scene, views, "mosaic", 256, labels=False).image
+    with Renderer(shading="pixel") as px, Renderer(flush_draws=False) as unflushed:
+        pixel = px.render_views(scene, views, "mosaic", 256, labels=False).image
+        same = unflushed.render_views(scene, views, "mosaic", 256, labels=False).image
+    assert renderer.shading == "vertex" and px.shading == "pixel"
+    d = np.abs(vertex.astype(int) - pixel.astype(int))
+    assert d.mean() < 1.0 and np.percentile(d, 99) < 12, (d.mean(), np.percentile(d, 99))
+    assert np.array_equal(vertex, same)
+    # studio lighting, not flat colour: the key light from the upper left makes the shirt's left edge (image left,
+    # the subject's right) brighter than its right edge in the front view
+    cam = CameraRig.framing(*scene.bounds()).camera("front", 256)
+    (ul, vl), (ur, vr) = cam.project_px(np.array([[-0.14, 1.05, 0.09], [0.14, 1.05, 0.09]])).astype(int)
+    assert int(vertex[vl, ul].sum()) > int(vertex[vr, ur].sum()) + 20, (vertex[vl, ul], vertex[vr, ur])
+
+
+def test_unknown_shading_is_refused():
+    from fitmirror.errors import InputError
+
+    with pytest.raises(InputError):
+        Renderer(shading="flat")
