@@ -32,19 +32,31 @@ VIEW_LABELS: dict[str, str] = {
 
 
 def look_at(eye: np.ndarray, target: np.ndarray, up: tuple[float, float, float] = (0.0, 1.0, 0.0)) -> np.ndarray:
-    """World->camera matrix for a camera at `eye` looking at `target` (OpenGL: looks down -z)."""
-    eye, target, up = (np.asarray(a, np.float64) for a in (eye, target, up))
-    f = target - eye
-    f /= np.linalg.norm(f)
-    r = np.cross(f, up)
-    if np.linalg.norm(r) < 1e-9:
+    """World->camera matrix for a camera at `eye` looking at `target` (OpenGL: looks down -z).
+    Plain float arithmetic: np.cross/np.linalg on 3-vectors cost ~0.1 ms each, called per view per frame."""
+    ex, ey, ez = (float(a) for a in eye)
+    tx, ty, tz = (float(a) for a in target)
+    ux, uy, uz = (float(a) for a in up)
+    fx, fy, fz = tx - ex, ty - ey, tz - ez
+    n = math.sqrt(fx * fx + fy * fy + fz * fz)
+    if n == 0.0:
+        raise InputError("look_at: eye and target coincide")
+    fx, fy, fz = fx / n, fy / n, fz / n
+    rx, ry, rz = fy * uz - fz * uy, fz * ux - fx * uz, fx * uy - fy * ux  # f x up
+    n = math.sqrt(rx * rx + ry * ry + rz * rz)
+    if n < 1e-9:
         raise InputError("look_at: view direction is parallel to up")
-    r /= np.linalg.norm(r)
-    u = np.cross(r, f)
-    m = np.eye(4)
-    m[0, :3], m[1, :3], m[2, :3] = r, u, -f
-    m[:3, 3] = -m[:3, :3] @ eye
-    return m.astype(np.float32)
+    rx, ry, rz = rx / n, ry / n, rz / n
+    vx, vy, vz = ry * fz - rz * fy, rz * fx - rx * fz, rx * fy - ry * fx  # r x f
+    return np.array(
+        [
+            [rx, ry, rz, -(rx * ex + ry * ey + rz * ez)],
+            [vx, vy, vz, -(vx * ex + vy * ey + vz * ez)],
+            [-fx, -fy, -fz, fx * ex + fy * ey + fz * ez],
+            [0.0, 0.0, 0.0, 1.0],
+        ],
+        np.float32,
+    )
 
 
 def perspective(fov_y_deg: float, aspect: float, near: float, far: float) -> np.ndarray:

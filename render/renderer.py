@@ -514,7 +514,7 @@ class Renderer:
             if "view" in prog:
                 prog["view"].write(view)
         # one axis flipped (top-down readback) or two (plus mirror): the screen winding of front faces flips with each
-        self.ctx.front_face = "cw" if float(np.linalg.det(flip[:3, :3])) < 0 else "ccw"
+        self.ctx.front_face = "cw" if float(flip[0, 0] * flip[1, 1] * flip[2, 2]) < 0 else "ccw"  # diagonal flips
         occluders = [(m, g) for m, g in gms if not m.visible]
         if occluders:
             vp = self.ctx.viewport
