@@ -3,7 +3,7 @@
     outfit = dress(body_rest_vertices, body_faces, [OutfitItem(product, "M", "navy"), ...])
     outfit.meshes            # GarmentMesh list in rest pose (render/scene.py Mesh fields + fit colours, skin weights)
     outfit.fits              # FitSummary per garment: .text("en"|"zh"), .to_dict()
-    outfit.pose(posed_body_vertices)  # per frame: GarmentMesh list following the posed body (a few ms)
+    outfit.pose(posed_body_vertices)  # per frame: GarmentMesh list following the posed body (~2 ms)
     compare_sizes(v, f, product, "M", "L")  # two outfits for the same body, the second shifted in x
 
 Bodies are anny-topology meshes (13,718 vertices) in metres, y up, facing +z, rest pose.
@@ -165,13 +165,14 @@ class DressedOutfit:
         Always: each vertex keeps at least half its layer's gap along its bound triangle's normal.
         `proxies` (default): vertices that other body parts moved into (arms lowered against the torso, a thigh
         through a skirt) are pushed out of those parts' radial proxies (proxies.py), no BVH.
-        `collide`: exact BVH closest-point push-out on the posed body (one BVH refit, ~1 ms, plus ~4 us a vertex
-        on CPU) for `"near"` (default) the vertices the proxies found within 2 cm of another part (the armpit
-        crease: usually a few hundred), `True` all vertices (tens of ms on CPU), `False` none.
+        `collide`: exact BVH closest-point push-out on the posed body for `"near"` (default) the vertices the
+        proxies found within 2 cm of another part (the armpit crease: a few hundred), walking those still inside
+        the self-overlapping skinned body out of it (posing.py), `True` all vertices (tens of ms on CPU), `False`
+        none.
         `dt_s` (seconds since the previous frame of this outfit): loose hems (skirts, dresses, coats below the
         hips) swing behind the body as damped springs (SWING_HZ, SWING_DAMPING, trailing at most SWING_MAX_M);
         None = no secondary motion (stateless).
-        Typical cost for a t-shirt + jeans on one CPU core: a few ms (docs/garments.md)."""
+        Typical cost for a t-shirt + jeans on one CPU core: about 2 ms (Warp kernels, docs/garments.md)."""
         if collide not in (True, False, "near"):
             raise InputError(f"collide must be True, False or 'near', not {collide!r}")
         pv = np.asarray(posed_body_vertices, np.float32)
