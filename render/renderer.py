@@ -275,6 +275,23 @@ def _gl_flush_fn():
 
 _GL_FLUSH = _gl_flush_fn()
 
+_cv2: object | None = None  # OpenCV, imported on the first readback: a faster RGBA -> RGB repack (installed with
+_CV2_TRIED = False  # the server; without it llvmpipe packs RGB itself)
+
+
+def _opencv():
+    global _cv2, _CV2_TRIED
+    if not _CV2_TRIED:
+        _CV2_TRIED = True
+        try:
+            import cv2
+
+            _cv2 = cv2
+        except ImportError:  # pragma: no cover
+            _cv2 = None
+    return _cv2
+
+
 _current = threading.local()  # the GL context current in this thread (several Renderers may share a thread)
 
 
@@ -352,6 +369,7 @@ class Renderer:
         self._normals: dict[str, _NormalCache] = {}
         self._fbos: OrderedDict[tuple, object] = OrderedDict()
         self._id_mesh: tuple | None = None
+        self._staging: dict[tuple[int, int], np.ndarray] = {}  # RGBA readback buffer, reused
         self.renderer_string = f"{self.ctx.info['GL_RENDERER']} / {self.ctx.info['GL_VERSION']}"
 
     # -- resources ----------------------------------------------------------------------------------------
@@ -599,9 +617,23 @@ class Renderer:
             resolved = self._fbo(w, h)
             self.ctx.copy_framebuffer(resolved, fbo)  # multisample resolve
             fbo = resolved
-        comps = 4 if scene.background is None else 3
-        out = np.empty((h, w, comps), np.uint8)
-        fbo.read_into(out, viewport=(0, 0, w, h), components=comps, alignment=1)
+        if scene.background is None:
+            out = np.empty((h, w, 4), np.uint8)
+            fbo.read_into(out, viewport=(0, 0, w, h), components=4, alignment=1)
+            return out
+        out = np.empty((h, w, 3), np.uint8)
+        cv2 = _opencv()
+        if cv2 is None:
+            fbo.read_into(out, viewport=(0, 0, w, h), components=3, alignment=1)
+            return out
+        # llvmpipe packs RGBA to RGB at ~1.4 ms for 1536x512 on the main thread; reading RGBA (a copy) and letting
+        # OpenCV drop the alpha takes ~0.25 ms
+        rgba = self._staging.get((w, h))
+        if rgba is None:
+            self._staging.clear()  # one size in use at a time, as a rule
+            rgba = self._staging[(w, h)] = np.empty((h, w, 4), np.uint8)
+        fbo.read_into(rgba, viewport=(0, 0, w, h), components=4, alignment=1)
+        cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB, dst=out)
         return out
 
     def render_views(
