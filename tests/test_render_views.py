@@ -320,3 +320,14 @@ def test_unknown_shading_is_refused():
 
     with pytest.raises(InputError):
         Renderer(shading="flat")
+
+
+def test_meshes_past_16_bit_indices_render(renderer):
+    """Up to 65,536 vertices use 16-bit indices; a bigger mesh switches to 32-bit and draws the same shape."""
+    small = cylinder_mesh("index16", segments=64, rings=32, color=RED)
+    big = cylinder_mesh("index32", segments=300, rings=240, color=RED)
+    assert len(small.vertices) <= 65536 < len(big.vertices)
+    rig = CameraRig(center=(0, 1.2, 0), height_m=0.8)
+    a = renderer.render_views(Scene([small]), ["front"], "mosaic", 96, labels=False, rig=rig).image
+    b = renderer.render_views(Scene([big]), ["front"], "mosaic", 96, labels=False, rig=rig).image
+    assert _is_red(a).sum() > 1000 and abs(int(_is_red(a).sum()) - int(_is_red(b).sum())) < 0.03 * _is_red(a).sum()
