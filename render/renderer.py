@@ -608,10 +608,11 @@ class Renderer:
         `occluders[i]=False` leaves the depth-only meshes out of tile i."""
         self._check_thread()
         w, h = size
-        gms = [(m, self._upload(m)) for m in scene.meshes]
         fbo = self._fbo(w, h, "msaa" if self.msaa_samples else "rgba")
         fbo.use()
         self._clear(fbo, scene.background)
+        self._flush()  # the worker threads clear the framebuffer while this thread computes normals and uploads
+        gms = [(m, self._upload(m)) for m in scene.meshes]
         flip = _FLIP_Y @ _MIRROR if mirror else _FLIP_Y
         occluders = occluders or [True] * len(cams)
         only_visible = [(m, g) for m, g in gms if m.visible]
