@@ -331,3 +331,14 @@ def test_meshes_past_16_bit_indices_render(renderer):
     a = renderer.render_views(Scene([small]), ["front"], "mosaic", 96, labels=False, rig=rig).image
     b = renderer.render_views(Scene([big]), ["front"], "mosaic", 96, labels=False, rig=rig).image
     assert _is_red(a).sum() > 1000 and abs(int(_is_red(a).sum()) - int(_is_red(b).sum())) < 0.03 * _is_red(a).sum()
+
+
+def test_empty_and_broken_meshes(renderer):
+    from fitmirror.errors import InputError
+
+    shirt = cylinder_mesh("with-empty", color=RED)
+    empty = Mesh("no-faces", shirt.vertices, np.zeros((0, 3), np.int32))
+    img = renderer.render_views(Scene([shirt, empty]), ["front"], "mosaic", 64, labels=False).image
+    assert _is_red(img).sum() > 100
+    with pytest.raises(InputError):
+        renderer.render_views(Scene([Mesh("bad-index", shirt.vertices, shirt.faces + 10_000)]), ["front"], "mosaic", 64)
