@@ -63,12 +63,9 @@ class TrackingStage:
         ctx.person_present = bool(tracking.present)
 
     def reset(self) -> None:
-        """A new shopper: drop MediaPipe's tracking state (ROI, landmark smoothing)."""
-        self.tracker.reset()
-        if self._seg_build is not None:
-            self._seg_build.join()
-        if self.seg_tracker is not None:
-            self.seg_tracker.reset()
+        """Nothing: MediaPipe's graph is kept for the next session (it re-detects when its tracked region holds
+        nobody, and the pose solver's filters are reset). Rebuilding it (`Tracker.reset`) costs 0.6-2.5 s and
+        holds the GIL for up to 0.4 s at a time, which stalls the server's event loop."""
 
     def close(self) -> None:
         if self._seg_build is not None:
