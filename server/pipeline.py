@@ -225,16 +225,26 @@ def _same_output(a: RenderState, b: RenderState) -> bool:
 
 
 class OverlappedPipeline(Pipeline):
-    """Front stages on the caller's thread, back stages (render) + layout on the pipeline's own thread, one frame
-    apart: frame N+1 is tracked while frame N renders, so on 2+ cores throughput approaches 1/max(front, back)
-    instead of 1/(front + back), for about the same latency when the halves cost about the same.
+    """Front stages on the caller's thread, back stages (render) + layout on the pipeline's own thread, which also
+    owns the back stages' thread-bound state (the GL context), so a pooled pipeline can serve sessions whose worker
+    threads differ.
 
-    process(frame N) returns frame N-1's result (the session still feeds only the newest webcam frame). The
-    first frame, and a frame whose output geometry changed, are done in one go (and returned once more by the
-    next call, which starts the overlap). The back thread also owns the back stages' thread-bound state (the GL
-    context), so a pooled pipeline can serve sessions whose worker threads differ."""
+    With `overlap` the back runs one frame behind: frame N+1 is tracked while frame N renders and process(frame N)
+    returns frame N-1's result (the first frame, and a frame whose output geometry changed, are done in one go and
+    returned once more by the next call). Throughput then approaches 1/max(front, back) instead of
+    1/(front + back), but each result is two calls old: it pays only with spare cores. On the shared 2-core box
+    (load ~8, side by side in one process) it gave 4-9 fresh fps against 5-7 and a median frame age of 210-460 ms
+    against 130-210 ms, so it is off by default (`OVERLAP_RENDER`)."""
 
-    def __init__(self, name: str, front: list[Stage], back: list[Callable[[], Stage]], thread_name: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        front: list[Stage],
+        back: list[Callable[[], Stage]],
+        thread_name: str,
+        overlap: bool = False,
+    ) -> None:
+        self.overlap = overlap
         self._back_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
         try:
             back_stages = self._back_pool.submit(lambda: [make() for make in back]).result()
@@ -256,6 +266,11 @@ class OverlappedPipeline(Pipeline):
         timings: dict[str, float] = {}
         self._run(self.front, ctx, timings)
         pending, self._pending = self._pending, None
+        if not self.overlap:
+            if pending is not None:
+                self._drain(pending[0])
+            self._last = None
+            return self._back_pool.submit(self._back_run, ctx, timings).result()
         if pending is not None and not _same_output(pending[1], state):
             self._drain(pending[0])
             pending = None
@@ -306,6 +321,7 @@ class OverlappedPipeline(Pipeline):
 
 # --- pool ----------------------------------------------------------------------------------------------
 
+OVERLAP_RENDER = False  # OverlappedPipeline's default (see its docstring)
 POOL_SIZE = 2  # idle pipelines kept per kind: each avatar one holds ~150-250 MB and a GL context
 _pool: dict[str, list[Pipeline]] = {}
 _pool_lock = threading.Lock()
