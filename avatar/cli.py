@@ -1,4 +1,4 @@
-"""`fitmirror avatar fit --image PATH --height-cm N [--json]` and
+"""`fitmirror avatar fit --image PATH --height-cm N [--method widths|silhouette] [--json]` and
 `fitmirror avatar measure --height-cm N --weight-kg N [--chest-cm ...] [--json]`."""
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ def main(argv: list[str]) -> int:
     fit.add_argument("--weight-kg", type=float)
     fit.add_argument("--sex", choices=["female", "male"])
     fit.add_argument("--overlay", type=Path, help="write a PNG of the fitted body over the photo")
+    fit.add_argument(
+        "--method",
+        choices=["widths", "silhouette"],
+        default="widths",
+        help="shape from the mask's row widths (default) or a differentiable silhouette fit",
+    )
     fit.add_argument("--json", action="store_true")
     me = sub.add_parser("measure", help="fit a body to typed measurements")
     me.add_argument("--height-cm", required=True, type=float)
@@ -68,7 +74,7 @@ def main(argv: list[str]) -> int:
     check_plausible(args.height_cm, args.weight_kg)
     rgb = load_image(args.image)
     tr = track_image(rgb)
-    shape = shape_from_photo(tr, args.height_cm, args.weight_kg, sex=args.sex)
+    shape = shape_from_photo(tr, args.height_cm, args.weight_kg, sex=args.sex, method=args.method)
     assert shape.measurements is not None
     if args.overlay:
         from avatar.overlay import draw_overlay, save_png

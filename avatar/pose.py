@@ -184,6 +184,7 @@ class PoseSolver:
             for b, *_ in LIMBS
         }
         self.last_ms: dict[str, float] = {}
+        self.last_pose: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @staticmethod
     def _is_below(j: int, ancestor: int, parents: np.ndarray) -> bool:
@@ -250,6 +251,9 @@ class PoseSolver:
             G = np.einsum("ij,bjk->bik", R_p.T, Q).astype(np.float32)
             v0, heads0, bt0 = self.body.pose_world_orient(self.rest, G, np.zeros(3, np.float32), R_p.astype(np.float32))
             lm0 = self.body.landmarks(v0).astype(np.float64)
+        # what reproduces this pose on another shape (shape_from_photo's silhouette Jacobian):
+        # v = pose_world_orient(rest, G, 0, R_p) @ dR.T + t
+        self.last_pose = (G, R_p.astype(np.float32), dR, t)
         M = np.eye(4, dtype=np.float32)
         M[:3, :3], M[:3, 3] = dR, t
         v = (v0 @ dR.T + t).astype(np.float32)
