@@ -167,3 +167,25 @@ def test_llm_queue_is_bounded() -> None:
             except CapacityError:
                 outcomes.append("busy")
     assert "busy" in outcomes and True in outcomes
+
+
+def test_compact_syntax() -> None:
+    """The local LLM's compact output syntax maps onto the same Command as the JSON; its grammar compiles."""
+    from nlu import compact
+
+    cmd = compact.to_command('select dress blue "light summer"; set_size M; adjust sleeve_length -1; view back')
+    assert [a.model_dump(exclude_none=True) for a in cmd.actions] == [
+        {"type": "select", "category": "dress", "color": "blue", "text": "light summer"},
+        {"type": "set_size", "size": "M"},
+        {"type": "adjust", "attribute": "sleeve_length", "direction": -1},
+        {"type": "view", "view": "back"},
+    ]
+    assert compact.to_command("none").actions == []
+    assert compact.to_command('select "透气的裙子"').actions[0].category == "skirt"  # the description names it
+    assert compact.to_command("set_measurement height 175; fit_map off").actions[1].on is False
+    with pytest.raises(ValueError):
+        compact.to_command("select teleport")
+    with pytest.raises(ValueError):
+        compact.to_command("set_measurement height 9999")  # out of range: pydantic's ValidationError
+    llama_cpp = pytest.importorskip("llama_cpp")
+    assert llama_cpp.LlamaGrammar.from_string(compact.grammar(), verbose=False)
