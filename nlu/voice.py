@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -215,6 +216,7 @@ class Transcriber:
         threads: int | None = None,
         max_new_tokens: int = 48,
         en_model: str | None = None,
+        short_window: bool = True,
     ) -> None:
         s = get_settings()
         self.base_dir = Path(model_dir or s.whisper_dir)
@@ -228,6 +230,7 @@ class Transcriber:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.threads = threads or s.asr_threads
         self.max_new_tokens = max_new_tokens
+        self.short_window = short_window
         self._models: dict[str, Any] = {}
         self._locks = {"tiny.en": threading.Lock(), "base": threading.Lock()}
         self._load_lock = threading.Lock()
@@ -263,6 +266,11 @@ class Transcriber:
         model = self._model(name)
         t0 = time.perf_counter()
         with self._locks[name]:
+            if self.short_window:
+                text = self._transcribe_short(model, a, lang, prompt if prompt is not None else vocabulary_prompt(lang))
+                if text:
+                    return self._done(text, lang, a, t0, name)
+                # nothing recognised in the short window: try once more the standard way
             segs, _info = model.transcribe(
                 a,
                 language=lang,  # from the session: no language-detection pass
@@ -275,9 +283,70 @@ class Transcriber:
                 vad_filter=False,  # the segmenter already cut the utterance
             )
             text = "".join(s.text for s in segs).strip()
+        return self._done(text, lang, a, t0, name)
+
+    @staticmethod
+    def _done(text: str, lang: str, a: np.ndarray, t0: float, name: str) -> Transcript:
         if lang == "zh":
             text = to_simplified(text)
         return Transcript(text, lang, len(a) / SAMPLE_RATE, (time.perf_counter() - t0) * 1000.0, name)
+
+    def _transcribe_short(self, model: Any, a: np.ndarray, lang: str, prompt: str) -> str:
+        """Encode only the utterance plus a margin instead of faster-whisper's fixed 30 s window: the encoder's cost
+        grows with the window, so a 2 s command costs ~1/8 (CTranslate2 accepts shorter inputs). Whisper then
+        tends to repeat the sentence to fill the missing window, so the output is capped at a speaking rate and
+        cut where it starts over (`cut_repetition`)."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        tok = Tokenizer(
+            model.hf_tokenizer,
+            model.model.is_multilingual,
+            task="transcribe",
+            language=lang if model.model.is_multilingual else None,
+        )
+        prev = tok.encode(" " + prompt.strip()) if prompt.strip() else []
+        ids = model.get_prompt(tok, prev[-(model.max_length // 2 - 1) :], without_timestamps=True)
+        feats = model.feature_extractor(a)
+        frames = min(SHORT_WINDOW_MAX_FRAMES, feats.shape[-1] + int(SHORT_WINDOW_MARGIN_S * 100))
+        frames += frames % 2  # the encoder's stride-2 convolution
+        enc = model.encode(pad_or_trim(feats, frames))
+        rate = ASR_TOKENS_PER_S.get(lang, ASR_TOKENS_PER_S["*"])
+        cap = min(self.max_new_tokens, int(6 + rate * len(a) / SAMPLE_RATE))
+        res = model.model.generate(
+            enc,
+            [ids],
+            beam_size=1,
+            max_length=len(ids) + cap,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tok, [-1]),
+        )[0]
+        return cut_repetition(tok.decode(res.sequences_ids[0]).strip())
+
+
+# Short-window decoding (Transcriber._transcribe_short): audio + this margin is encoded; at most 30 s (3000 frames).
+SHORT_WINDOW_MARGIN_S = 1.0
+SHORT_WINDOW_MAX_FRAMES = 3000
+# output cap per second of audio (+6): commands are ~3 words/s; Mandarin needs more tokens per second
+ASR_TOKENS_PER_S = {"en": 8, "*": 12}
+_SENT_END = re.compile(r"[.!?。！？]")
+
+
+def _norm_words(t: str) -> str:
+    return re.sub(r"[^\w]+", " ", t.lower()).strip()
+
+
+def cut_repetition(text: str) -> str:
+    """'Make it longer. Make it longer. Make' -> 'Make it longer.' (the short-window decoder's filler)."""
+    m = _SENT_END.search(text)
+    if not m:
+        return text
+    first, rest = _norm_words(text[: m.end()]), _norm_words(text[m.end() :])
+    repeated = " ".join([first] * (len(rest) // max(1, len(first)) + 2))
+    if rest and first and repeated.startswith(rest):  # only repeats of the first sentence follow it
+        return text[: m.end()].strip()
+    return text
 
 
 def to_simplified(text: str) -> str:

@@ -88,3 +88,26 @@ def test_asr_model_choice_per_language() -> None:
     assert Transcriber(en_model="base").model_name("en") == "base"
     with pytest.raises(ConfigError):
         Transcriber(en_model="large-v3")
+
+
+def test_cut_repetition() -> None:
+    from nlu.voice import cut_repetition
+
+    assert cut_repetition("Make it longer. Make it longer. Make") == "Make it longer."
+    assert cut_repetition("换成红色。换成红") == "换成红色。"
+    # a different second sentence, even one starting with the same words, is kept
+    assert cut_repetition("Turn around. Turn around and show me the back.") == (
+        "Turn around. Turn around and show me the back."
+    )
+    assert cut_repetition("Show me the blue dress. And turn around.") == "Show me the blue dress. And turn around."
+
+
+def test_short_window_matches_the_30s_window() -> None:
+    """Encoding only the utterance (+1 s) gives the same command text as faster-whisper's 30 s window."""
+    from nlu.voice import Transcriber
+
+    short, full = Transcriber(threads=2), Transcriber(threads=2, short_window=False)
+    for text in ("turn around", "compare medium and large", "show me a red shirt and black jeans"):
+        a = synthesize(text)
+        got_short, got_full = short.transcribe(a, "en"), full.transcribe(a, "en")
+        assert got_short.text == got_full.text, (got_short.text, got_full.text)
