@@ -561,7 +561,9 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     ):
         v = m.group("a") or m.group("b") or m.group("c") or m.group("d")
         sc.take("set_size", m.start(), m.end())
-        add(m.start(), {"type": "set_size", "size": _size_value(v)})
+        # "XL dresses": the size applies to the product named after it, so it comes after that select
+        pos = m.start() if not m.group("d") else m.end() + len(re.match(r" [a-z-]*", t[m.end() :]).group(0))
+        add(pos, {"type": "set_size", "size": _size_value(v)})
     for m in sc.find(
         r"(?P<a>xxs|xxl|xs|xl|s|m|l|\d{2,3})(?:码|号)|(?P<b>超小号|加小号|特小号|加加大号|加加大|特大号|超大号|加大号|加大|小号|中号|大号)|(?:尺码|码数)(?:是|换成|改成)?(?P<c>xxl|xs|xl|s|m|l|\d{2})"
     ):

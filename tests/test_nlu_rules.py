@@ -124,3 +124,16 @@ def test_labelled_set_rules_accuracy() -> None:
         got = parse(r["text"], ctx, backend="rules").actions
         ok += key_view(got) == key_view([ActionAdapter.validate_python(a) for a in r["actions"]])
     assert ok / len(common) >= 0.95
+
+
+def test_attributive_sizes_and_more_type_words() -> None:
+    """Sizes before the noun or after 'that are', joggers and 'tee shirt' (from SIMMC 2.0 shopper turns)."""
+    cases = {
+        "do you have any XL dresses?": [("select", "dress"), ("set_size", "XL")],
+        "some joggers in extra extra large": [("select", "trousers"), ("set_size", "XXL")],
+        "jeans that are XS": [("select", "jeans"), ("set_size", "XS")],
+        "how about a tee shirt?": [("select", "tshirt")],
+    }
+    for text, want in cases.items():
+        got = parse(text, backend="rules").actions
+        assert [(a.type, getattr(a, "category", None) or getattr(a, "size", None)) for a in got] == want, text
