@@ -91,7 +91,18 @@ class BodyModel:
         dom = self.vertex_bone_indices[np.arange(len(self.vertex_bone_indices)), self.vertex_bone_weights.argmax(1)]
         arm = np.array([n.startswith(ARM_BONE_PREFIXES) for n in self.bone_names])
         self.vertex_is_arm = arm[dom]
+        # sparse (N, J) skinning weights: linear blend skinning as one sparse product (see pose_world_orient)
+        from scipy.sparse import csr_matrix
+
+        n_v, n_k = self.vertex_bone_indices.shape
+        self._skin_w = csr_matrix(
+            (self.vertex_bone_weights.ravel(), (np.repeat(np.arange(n_v), n_k), self.vertex_bone_indices.ravel())),
+            shape=(n_v, len(self.bone_names)),
+        )
         self._landmark_matrix = self._build_landmark_matrix()
+        # the vertices the 33 landmarks are made of: skinning only these places a body ~10x cheaper
+        self.landmark_vertex_ids = np.unique(self._landmark_matrix[0])
+        self._landmark_sub_idx = np.searchsorted(self.landmark_vertex_ids, self._landmark_matrix[0])
 
     # --- shape -------------------------------------------------------------------------------------------
     def _phenotype_tensors(self, phenotypes: list[dict[str, float]]) -> dict:
@@ -135,15 +146,20 @@ class BodyModel:
 
     # --- pose --------------------------------------------------------------------------------------------
     def pose_world_orient(
-        self, rest: RestBody, global_rot: np.ndarray, root_cam: np.ndarray, cam_from_body: np.ndarray
+        self,
+        rest: RestBody,
+        global_rot: np.ndarray,
+        root_cam: np.ndarray,
+        cam_from_body: np.ndarray,
+        vertex_ids: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Skin `rest` with per-bone global rotations.
 
         global_rot: (J, 3, 3) rotation of each bone relative to its rest orientation, in the *body frame*
         (identity everywhere = rest pose). The root's rotation is the body's orientation before `cam_from_body`.
         root_cam: (3,) camera-frame position of the root bone head. cam_from_body: (3, 3) rotation body -> camera.
-        Returns (vertices (N,3) camera frame, bone heads (J,3) camera frame, bone transforms (J,4,4) rest body
-        frame -> camera frame)."""
+        `vertex_ids`: skin only these vertices (e.g. `landmark_vertex_ids`). Returns (vertices (N,3) camera frame,
+        bone heads (J,3) camera frame, bone transforms (J,4,4) rest body frame -> camera frame)."""
         t = self.torch
         g_anny = A2B.T[None] @ global_rot.astype(np.float32) @ A2B[None]  # conjugate into anny's frame
         with self.lock, t.no_grad():
@@ -153,14 +169,11 @@ class BodyModel:
             D[0, :, :3, :3] = G @ R
             D[0, 0, :3, 3] = rest.torch_rest_bone_poses[0, 0, :3, 3]  # root stays at its rest head
             T, W = self.model.get_bone_transforms(D, rest.torch_rest_bone_poses, "world-orient")
-            verts = self.model.get_skinned_vertices(bone_transforms=T, rest_vertices=rest.torch_rest_vertices)
-            v = verts[0].cpu().numpy()
             heads = W[0, :, :3, 3].cpu().numpy()
             Tn = T[0].cpu().numpy()
         root_body = rest.bone_heads[0]
         M = cam_from_body.astype(np.float32) @ A2B  # anny -> camera rotation
         off = root_cam.astype(np.float32) - cam_from_body.astype(np.float32) @ root_body
-        v_cam = v @ M.T + off
         heads_cam = heads @ M.T + off
         # rest(body) -> anny rest: A2B^T; anny transform T; anny -> camera: [M | off]
         B2A = np.eye(4, dtype=np.float32)
@@ -168,8 +181,19 @@ class BodyModel:
         A2C = np.eye(4, dtype=np.float32)
         A2C[:3, :3] = M
         A2C[:3, 3] = off
-        bone_T = A2C[None] @ Tn @ B2A[None]
-        return v_cam.astype(np.float32), heads_cam.astype(np.float32), bone_T.astype(np.float32)
+        bone_T = (A2C[None] @ Tn @ B2A[None]).astype(np.float32)
+        # skinning in numpy, straight from the body-frame rest mesh into the camera frame: anny's warp kernel
+        # rebuilds and re-hashes itself on every call (about 2/3 of its time on CPU)
+        rv = rest.vertices if vertex_ids is None else rest.vertices[vertex_ids]
+        v_cam = self.skin(rv, bone_T, vertex_ids)
+        return v_cam, heads_cam.astype(np.float32), bone_T
+
+    def skin(self, rest_vertices: np.ndarray, transforms: np.ndarray, vertex_ids: np.ndarray | None = None):
+        """Linear blend skinning of (N, 3) rest vertices by per-bone (J, 4, 4) transforms (all vertices, or the
+        `vertex_ids` rows): the weighted transforms are blended per vertex by one sparse product, then applied."""
+        w = self._skin_w if vertex_ids is None else self._skin_w[vertex_ids]
+        blend = (w @ transforms[:, :3, :].reshape(len(transforms), 12)).reshape(-1, 3, 4)
+        return (np.einsum("nij,nj->ni", blend[:, :, :3], rest_vertices) + blend[:, :, 3]).astype(np.float32)
 
     def posed_body(
         self,
@@ -261,6 +285,10 @@ class BodyModel:
             idx[li], w[li] = 0, 0
             idx[li, :4], w[li, :4] = near, 0.25
         return idx, w
+
+    def landmarks_of_subset(self, vertices: np.ndarray) -> np.ndarray:
+        """(33, 3) landmarks from the `landmark_vertex_ids` vertices only (as skinned with `vertex_ids`)."""
+        return np.einsum("lk,lkc->lc", self._landmark_matrix[1], vertices[self._landmark_sub_idx]).astype(np.float32)
 
     def landmarks(self, vertices: np.ndarray) -> np.ndarray:
         """(33, 3) MediaPipe-style landmarks of a mesh (any frame: they are vertex combinations)."""

@@ -243,14 +243,18 @@ class PoseSolver:
         t1 = time.perf_counter()
         R_p = Q[0]
         G = np.einsum("ij,bjk->bik", R_p.T, Q).astype(np.float32)
-        v0, heads0, bt0 = self.body.pose_world_orient(self.rest, G, np.zeros(3, np.float32), R_p.astype(np.float32))
+        # placement needs the landmarks only: skin their few hundred vertices, the whole mesh once at the end
+        body, zero, R32 = self.body, np.zeros(3, np.float32), R_p.astype(np.float32)
+        v_lm, _, _ = body.pose_world_orient(self.rest, G, zero, R32, vertex_ids=body.landmark_vertex_ids)
         t2 = time.perf_counter()
-        lm0 = self.body.landmarks(v0).astype(np.float64)
+        lm0 = body.landmarks_of_subset(v_lm).astype(np.float64)
         dR, t = self._place(lm0, px, vis, tracking)
-        if self.refine_2d and self._refine_limbs(Q, lm0 @ dR.T + t, px, vis, dR, tracking):
+        refined = self.refine_2d and self._refine_limbs(Q, lm0 @ dR.T + t, px, vis, dR, tracking)
+        if refined:
             G = np.einsum("ij,bjk->bik", R_p.T, Q).astype(np.float32)
-            v0, heads0, bt0 = self.body.pose_world_orient(self.rest, G, np.zeros(3, np.float32), R_p.astype(np.float32))
-            lm0 = self.body.landmarks(v0).astype(np.float64)
+        v0, heads0, bt0 = body.pose_world_orient(self.rest, G, zero, R32)
+        if refined:
+            lm0 = body.landmarks(v0).astype(np.float64)
         # what reproduces this pose on another shape (shape_from_photo's silhouette Jacobian):
         # v = pose_world_orient(rest, G, 0, R_p) @ dR.T + t
         self.last_pose = (G, R_p.astype(np.float32), dR, t)
