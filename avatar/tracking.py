@@ -113,7 +113,8 @@ class PersonSelector:
         self._skipped = 0
         h, w = rgb.shape[:2]
         s = min(1.0, SELECT_SIDE_PX / max(h, w))
-        small = rgb if s == 1.0 else cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), cv2.INTER_AREA)
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        small = rgb if s == 1.0 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         mask = self._seg.process(np.ascontiguousarray(small)).segmentation_mask
         binary = (np.asarray(mask) > 0.5).astype(np.uint8)
         sh, sw = binary.shape
