@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="`fitmirror serve` loads the LLM and evaluates its system prompt at start-up (background), so "
         "the first free-form command is not delayed by it.",
     )
+    ar_hair_occlusion: bool = Field(
+        True,
+        description="Mirror/AR view: hair that falls over a garment (found by colour around the head, "
+        "avatar/hair.py, ~2 ms a frame) is drawn in front of it.",
+    )
     demo_outfit: str = Field(
         "tee-classic:white,jeans-straight:blue",
         description="Outfit an avatar session starts with (product_id:colour, comma-separated; empty = none), so a "

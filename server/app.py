@@ -297,6 +297,9 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
         await app[MANAGER].shutdown(settings.drain_timeout_s)
         for ws in list(app[OPEN_WS]):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        from server.pipeline import clear_pool
+
+        await asyncio.get_running_loop().run_in_executor(None, clear_pool)  # idle pooled pipelines: GL, MediaPipe
 
     app.on_shutdown.append(on_shutdown)
     names = [n.strip() for n in settings.preload_pipelines.split(",") if n.strip()] if preload else []

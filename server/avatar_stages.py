@@ -277,6 +277,7 @@ class RenderStage:
         from render.renderer import Renderer
 
         self.renderer = Renderer()
+        self.hair_occlusion = get_settings().ar_hair_occlusion
 
     def process(self, ctx: FrameContext) -> None:
         from render.scene import Mesh, Scene
@@ -287,7 +288,8 @@ class RenderStage:
             self._waiting(ctx)
             return
         garments = ctx.data.get("garments") or []
-        body = Mesh("body", posed.vertices, posed.faces, base_color=BODY_COLOR)
+        # anny's body is closed and wound outwards: culling its back faces saves ~30% of llvmpipe's work per frame
+        body = Mesh("body", posed.vertices, posed.faces, base_color=BODY_COLOR, double_sided=False)
         scene = Scene([body, *garments])
         side = min(s.view_size)
         if s.layout == "mirror":
@@ -295,7 +297,14 @@ class RenderStage:
             mask = tracking.mask if tracking is not None and tracking.present else None
             if garments:  # AR: garments over the person, the fitted body as a depth-only occluder
                 body.visible = False
-                comp = self.renderer.composite_ar(ctx.frame.image, scene, posed.camera, person_mask=mask)
+                hair = None
+                if mask is not None and self.hair_occlusion:  # hair falling over a collar stays in front of it
+                    from avatar.hair import hair_mask
+
+                    hair = hair_mask(ctx.frame.image, tracking.landmarks_px, mask, tracking.visibility)
+                comp = self.renderer.composite_ar(
+                    ctx.frame.image, scene, posed.camera, person_mask=mask, occluder_mask=hair
+                )
             else:  # nothing selected: a translucent fitted body shows the tracking
                 comp = self.renderer.composite_ar(ctx.frame.image, scene, posed.camera, person_mask=mask)
                 comp = cv2.addWeighted(ctx.frame.image, 0.45, comp, 0.55, 0)
