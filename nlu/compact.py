@@ -44,8 +44,9 @@ undo; reset; remove [category]
 set_measurement height|weight|chest|waist|hips|inseam VALUE: value in cm or kg.
 recommend [occasion]: what goes with it, complete the look, what to wear.
 category: tshirt shirt blouse sweater(hoodie, 毛衣, 卫衣) jacket(外套) coat(大衣) dress(连衣裙) skirt trousers jeans shorts.
-color: black white grey red orange yellow green blue navy purple pink brown beige.
-pattern: solid striped checked floral dotted denim knit print.
+color: black(黑) white(白) grey(灰) red(红) orange(橙) yellow(黄) green(绿) blue(蓝) navy(藏青) purple(紫) pink(粉)
+brown(棕) beige(米色).
+pattern: solid(纯色) striped(条纹) checked(格子) floral(碎花) dotted(波点) denim(牛仔) knit(针织) print(印花).
 occasion: wedding party work casual sport beach formal evening outdoor travel home."""
 
 FEW_SHOT: list[tuple[str, str]] = [
@@ -57,6 +58,9 @@ FEW_SHOT: list[tuple[str, str]] = [
     ("what should I wear to a gala?", "recommend formal"),
     ("will this be too tight on me?", "size_advice"),
     ("try the black coat in large", "select coat black; set_size L"),
+    ("a skirt in size 38", "select skirt; set_size 38"),
+    ("make it shorter and show me the fit map", "adjust length -1; fit_map on"),
+    ("小一码，看看背面", "set_size -1; view back"),
     ("what's the weather like?", "none"),
 ]
 
@@ -119,8 +123,7 @@ def _action(part: str) -> dict[str, Any]:
             a[field] = w
         if text and text.group(1).strip():
             a["text"] = text.group(1).strip()
-            if "category" not in a:  # 'select "summer dress"': the description names the category
-                a.update(_category_in(a["text"]))
+            _fill_from_text(a)
         return a
     if kind == "set_size":
         return {"type": "set_size", "size": args[0]}
@@ -145,17 +148,28 @@ def _action(part: str) -> dict[str, Any]:
     raise ValueError(f"unknown action {kind!r}")
 
 
-def _category_in(text: str) -> dict[str, str]:
-    from nlu.rules import EN_CATEGORY, ZH_CATEGORY
+def _fill_from_text(a: dict[str, Any]) -> None:
+    """'select coat "藏青色"' / 'select "summer dress"': the model left a vocabulary word in the free description;
+    the rules' vocabularies move it to its field, and a description with nothing else in it is dropped."""
+    from nlu import rules
 
-    t = text.lower()
-    for pat, val in EN_CATEGORY:
-        if re.search(rf"\b(?:{pat})\b", t):
-            return {"category": val}
-    for pat, val in ZH_CATEGORY:
-        if re.search(pat, t):
-            return {"category": val}
-    return {}
+    t = a["text"].lower()
+    vocab = {
+        "category": (rules.EN_CATEGORY, rules.ZH_CATEGORY),
+        "color": (rules.EN_COLOR, rules.ZH_COLOR),
+        "pattern": (rules.EN_PATTERN, rules.ZH_PATTERN),
+    }
+    for field, (en, zh) in vocab.items():
+        for pat, val in [(rf"\b(?:{p})\b", v) for p, v in en] + zh:
+            m = re.search(pat, t)
+            if m:
+                if field not in a:
+                    a[field] = val
+                if a[field] == val:
+                    t = t[: m.start()] + " " + t[m.end() :]
+                break
+    if not re.sub(r"[\s的色款件条,，.。]+", "", t):
+        del a["text"]
 
 
 _SELECT_FIELDS = (("category", CATEGORIES), ("color", COLORS), ("pattern", PATTERNS), ("occasion", OCCASIONS))

@@ -182,6 +182,9 @@ def test_compact_syntax() -> None:
     ]
     assert compact.to_command("none").actions == []
     assert compact.to_command('select "透气的裙子"').actions[0].category == "skirt"  # the description names it
+    # a vocabulary word left in the description moves to its field; nothing else left -> no description
+    navy = compact.to_command('select coat "藏青色"').actions[0]
+    assert (navy.category, navy.color, navy.text) == ("coat", "navy", None)
     assert compact.to_command("set_measurement height 175; fit_map off").actions[1].on is False
     with pytest.raises(ValueError):
         compact.to_command("select teleport")
