@@ -181,4 +181,20 @@ def to_command(raw: str) -> Command:
     if raw in ("", "none"):
         return Command()
     parts = [p for p in (s.strip() for s in raw.split(";")) if p]
-    return Command.model_validate({"actions": [_action(p) for p in parts]})
+    return Command.model_validate({"actions": _drop_echoes([_action(p) for p in parts])})
+
+
+def _drop_echoes(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The small model sometimes repeats a select's colour or occasion as a second action ('select jacket brown;
+    set_color brown', 'select dress party; recommend party'): recolouring to the colour just selected, or
+    recommending for the occasion just searched, adds nothing, so such echoes are dropped."""
+    out: list[dict[str, Any]] = []
+    for a in actions:
+        last = out[-1] if out else None
+        if last and last["type"] == "select":
+            if a["type"] == "set_color" and a.get("color") == last.get("color"):
+                continue
+            if a["type"] == "recommend" and a.get("occasion") and a.get("occasion") == last.get("occasion"):
+                continue
+        out.append(a)
+    return out

@@ -181,6 +181,10 @@ def test_compact_syntax() -> None:
         {"type": "view", "view": "back"},
     ]
     assert compact.to_command("none").actions == []
+    echo = compact.to_command(
+        "select jacket brown; set_color brown; select dress party; recommend party; set_color red"
+    )
+    assert [a.type for a in echo.actions] == ["select", "select", "set_color"]
     assert compact.to_command('select "透气的裙子"').actions[0].category == "skirt"  # the description names it
     # a vocabulary word left in the description moves to its field; nothing else left -> no description
     navy = compact.to_command('select coat "藏青色"').actions[0]
