@@ -172,8 +172,11 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     m = request.app[MANAGER]
     s = request.app[SETTINGS]
+    preload = dict(request.app[PRELOAD].get("status", {}))
+    warming = any(v == "loading" for v in preload.values())  # models still loading: route shoppers elsewhere
     body = {
-        "ready": m.accepting and len(m.sessions) < s.max_sessions,
+        "ready": m.accepting and len(m.sessions) < s.max_sessions and not warming,
+        "preload": preload,
         "sessions": len(m.sessions),
         "max_sessions": s.max_sessions,
         "accepting": m.accepting,
@@ -304,28 +307,42 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
     app.on_shutdown.append(on_shutdown)
     names = [n.strip() for n in settings.preload_pipelines.split(",") if n.strip()] if preload else []
     if names or (preload and settings.preload_llm):
+        status = app[PRELOAD].setdefault("status", {})  # what /readyz reports: loading, ok, or failed: why
 
         async def warm() -> None:
+            status["pipelines"] = "loading"
             try:
                 took = await asyncio.get_running_loop().run_in_executor(None, preload_pipelines, names)
                 log.info("preloaded pipelines: %s", took)
+                status["pipelines"] = "ok"
             except Exception as e:  # the sessions will report the real error; the server still serves
                 log.warning("preloading %s failed: %s", names, e)
+                status["pipelines"] = f"failed: {e}"
 
         async def warm_nlu() -> None:
+            status["llm"] = "loading"
             try:  # on the NLU thread itself, so a command that arrives meanwhile waits for it instead of racing it
                 log.info("preloaded the LLM in %s s", await app[MANAGER].run_nlu(preload_nlu))
+                status["llm"] = "ok"
             except Exception as e:  # a command will report the real error
                 log.warning("preloading the LLM failed: %s", e)
+                status["llm"] = f"failed: {e}"
 
         async def on_startup(app: web.Application) -> None:
             if names:
+                status["pipelines"] = "loading"
                 app[PRELOAD]["task"] = asyncio.ensure_future(warm())
             if settings.preload_llm:
+                status["llm"] = "loading"
                 app[PRELOAD]["nlu"] = asyncio.ensure_future(warm_nlu())
 
         app.on_startup.append(on_startup)
     return app
+
+
+def preload_running(app: web.Application) -> bool:
+    """True while a start-up preload still runs on a worker thread (a native model load cannot be interrupted)."""
+    return any(v == "loading" for v in app[PRELOAD].get("status", {}).values())
 
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

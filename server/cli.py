@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from aiohttp import web
 
@@ -32,5 +33,13 @@ def main(argv: list[str]) -> int:
         shutdown_timeout=s.drain_timeout_s + 5,
         access_log=None,
     )
+    from server.app import preload_running
+
+    if preload_running(app):
+        # A start-up model load (llama.cpp evaluating its prompt, MediaPipe graphs) is native code on a worker thread
+        # that cannot be interrupted; waiting for it would make SIGTERM take tens of seconds. Sessions are drained.
+        print("fitmirror: stopped (model warm-up abandoned)", flush=True)
+        logging.shutdown()
+        os._exit(0)
     print("fitmirror: stopped", flush=True)
     return 0
