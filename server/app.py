@@ -347,7 +347,7 @@ def preload_running(app: web.Application) -> bool:
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Start serving (port 0 picks a free port); returns the runner and the bound port (tests, bench)."""
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)  # as serve: no per-request lines
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
