@@ -38,6 +38,7 @@ async def test_spoken_command_changes_the_outfit():
         await runner.cleanup()
 
 
+@pytest.mark.timeout(420)
 async def test_a_slow_llm_parse_neither_blocks_nor_overrides_the_next_utterance():
     """Speech keeps coming while a free-form utterance waits for the LLM: the next (rules-parsed) utterance is
     applied at once, and the older LLM result, arriving later, does not undo it."""
@@ -57,7 +58,8 @@ async def test_a_slow_llm_parse_neither_blocks_nor_overrides_the_next_utterance(
                         for m in client.messages), 10,
         )  # fmt: skip
         await client.wait_for(
-            lambda: any(m["type"] == "reply" and m.get("id") == "voice-1" for m in client.messages), 120
+            lambda: any(m["type"] == "reply" and m.get("id") == "voice-1" for m in client.messages),
+            360,  # a cold LLM: model load plus the system prompt's evaluation, slow on a loaded machine
         )
         texts = [m["text"] for m in client.messages if m["type"] == "transcript"]
         assert texts == ["Two dress in size medium.", "show me the red skirt"], texts
