@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fitmirror.browser import CHROMIUM, launch_chromium, wait_healthy
 from fitmirror.config import SHARED_DATA
 
-CHROMIUM = "/usr/lib/chromium/chromium"
 VIEWS = ["front", "left", "back"]
 LAYOUTS: list[tuple[str, dict[str, Any]]] = [
     ("avatar mosaic 3x384", {"pipeline": "avatar", "layout": "mosaic", "views": VIEWS}),
@@ -242,26 +242,18 @@ async def _sessions(url: str, pid: int, n: int, secs: float) -> dict[str, Any]:
 
 
 async def _run(quick: bool, url: str, pid: int) -> dict[str, Any]:
-    import aiohttp
     from playwright.async_api import async_playwright
 
     from server.aiortc_patches import enable_loopback_ice
     from server.bench import CHROMIUM_ARGS
 
     enable_loopback_ice(True)
-    async with aiohttp.ClientSession() as http:
-        for _ in range(600):
-            try:
-                async with http.get(f"{url}/healthz") as r:
-                    if r.status == 200:
-                        break
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)
+    await wait_healthy(url, 600)
     res: dict[str, Any] = {"load_avg_before": os.getloadavg(), "rss_idle_mb": _rss_mb(pid), "layouts": {}}
     photo = _photo_data_url()
     secs = 5 if quick else 12
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = await launch_chromium(p, CHROMIUM_ARGS)
         try:
             for i, (name, opts) in enumerate(LAYOUTS):
                 try:

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 
+from fitmirror.browser import CHROMIUM, chromium_args, launch_chromium, wait_healthy
 from fitmirror.config import REPO_ROOT, SHARED_DATA
 from server.aiortc_patches import enable_loopback_ice
 from server.testclient import Client, StampedCamera, now_ms32
@@ -114,23 +114,14 @@ async def _measure(url: str, pid: int, options: dict[str, Any], warm_s: float, s
         await client.close()
 
 
-CHROMIUM = "/usr/lib/chromium/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--allow-loopback-in-peer-connection",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream=fps=30",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",  # raw 127.0.0.1 candidates without a camera grant
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-]
+CHROMIUM_ARGS = chromium_args(
+    fps=30,
+    extra=[
+        "--disable-features=WebRtcHideLocalIpsWithMdns",  # raw 127.0.0.1 candidates without a camera grant
+        "--disable-background-timer-throttling",
+        "--disable-renderer-backgrounding",
+    ],
+)
 CHROMIUM_CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("Chromium: echo", {"pipeline": "echo", "layout": "mirror", "stamp": True}),
     ("Chromium: preview mirror 640x480", {"pipeline": "preview", "layout": "mirror", "stamp": True}),
@@ -143,7 +134,7 @@ async def _measure_chromium(url: str, pid: int, options: dict[str, Any], warm_s:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = await launch_chromium(p, CHROMIUM_ARGS)
         try:
             page = await browser.new_page()
             await page.goto(f"{url}/_test/")
@@ -189,14 +180,7 @@ async def _run(quick: bool, port: int, pid: int) -> dict[str, Any]:
     enable_loopback_ice(True)
     url = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {"input": "640x480 @ 30 fps synthetic, VP8 both ways", "configs": {}}
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            try:
-                async with http.get(f"{url}/healthz") as r:
-                    if r.status == 200:
-                        break
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)
+    await wait_healthy(url, 300)
     results["load_avg_before"] = os.getloadavg()
     for name, options in CONFIGS:
         warm = 1.5 if quick else 3

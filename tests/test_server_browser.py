@@ -9,25 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from fitmirror.browser import CHROMIUM, launch_chromium
 from fitmirror.config import Settings
 from server.app import MANAGER, create_app, start_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
-
-CHROMIUM = "/usr/lib/chromium/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream=fps=30",
-    "--allow-loopback-in-peer-connection",  # without it Chromium gathers no candidates on a loopback-only host
-]
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +59,7 @@ async def test_chromium_session_video_and_command(person_y4m: Path, artifacts: P
     console_errors: list[str] = []
     try:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={person_y4m}"],
-            )
+            browser = await launch_chromium(p, fps=30, video=person_y4m)
             try:
                 page = await browser.new_page(viewport={"width": 1000, "height": 1100})
                 page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))

@@ -21,22 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from fitmirror.browser import CHROMIUM, launch_chromium
 from fitmirror.config import REPO_ROOT, Settings
 
-CHROMIUM = "/usr/lib/chromium/chromium"
 IWER = REPO_ROOT / "web_client" / "node_modules" / "iwer" / "build" / "iwer.module.js"
 SPOKEN = "show me the blue dress in size medium"
-BASE_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--allow-loopback-in-peer-connection",
-]
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -152,17 +141,7 @@ def pw():
 
 
 def _launch(pw, video: Path, audio: Path):
-    return pw.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[
-            *BASE_ARGS,
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={video}",
-            f"--use-file-for-fake-audio-capture={audio}",
-        ],
-    )
+    return launch_chromium(pw, video=video, audio=audio)
 
 
 @pytest.fixture(scope="module")
@@ -520,11 +499,7 @@ def test_kiosk_attract_screen_and_auto_wipe_when_nobody_is_there(server, pw, med
     from server.app import preload_pipelines
 
     preload_pipelines(["avatar"])  # as `fitmirror serve` does at start-up: the kiosk runs the avatar pipeline
-    b = pw.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[*BASE_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
-    )
+    b = launch_chromium(pw)
     p = Page(b, viewport=(1080, 960))
     try:
         p.page.goto(server.url + "/kiosk?reset_after=3&attract_after=1")
@@ -669,7 +644,7 @@ def test_xr_without_webxr_falls_back_to_desktop_link(server, browser):
 
 
 def test_camera_denied_shows_a_clear_message(server, pw, artifacts):
-    b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BASE_ARGS)  # no fake-ui: prompt denied
+    b = launch_chromium(pw, fake_media=False)  # no fake-ui: prompt denied
     p = Page(b)
     try:
         p.page.goto(server.url + "/?pipeline=preview")
