@@ -301,8 +301,8 @@ def _markdown(res: dict[str, Any]) -> str:
     ]
     if "llm" not in cmds:
         rows.append(
-            "| LLM-path command | not run in --quick (run without --quick); measured separately at load ~13: "
-            "nlu.parser.parse 67 s on the first call (model load), 28 s warm | – |"
+            "| LLM-path command | not run in --quick (run without --quick); the LLM parse alone is in the "
+            "language section (LLM latency p50; `fitmirror serve` loads the model at start-up) | – |"
         )
     else:
         rows.append(
