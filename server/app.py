@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ SETTINGS = web.AppKey("settings", Settings)
 ROUTE_ERRORS = web.AppKey("route_errors", dict)
 OPEN_WS = web.AppKey("open_ws", weakref.WeakSet)
 STARTED = web.AppKey("started", float)
-PRELOAD = web.AppKey("preload", dict)  # {"task": the start-up warm-up task} while preloading
+PRELOAD = web.AppKey("preload", dict)  # start-up warm-up: {"status": {name: loading|ok|failed: why}, tasks}
 
 
 def error_response(e: FitmirrorError, msg_id: Any = None) -> web.Response:
@@ -172,11 +173,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     m = request.app[MANAGER]
     s = request.app[SETTINGS]
-    preload = dict(request.app[PRELOAD].get("status", {}))
-    warming = any(v == "loading" for v in preload.values())  # models still loading: route shoppers elsewhere
-    body = {
-        "ready": m.accepting and len(m.sessions) < s.max_sessions and not warming,
-        "preload": preload,
+    body = {  # not ready while models still load: route shoppers elsewhere
+        "ready": m.accepting and len(m.sessions) < s.max_sessions and not preload_running(request.app),
+        "preload": dict(request.app[PRELOAD].get("status", {})),
         "sessions": len(m.sessions),
         "max_sessions": s.max_sessions,
         "accepting": m.accepting,
@@ -309,32 +308,23 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
     if names or (preload and settings.preload_llm):
         status = app[PRELOAD].setdefault("status", {})  # what /readyz reports: loading, ok, or failed: why
 
-        async def warm() -> None:
-            status["pipelines"] = "loading"
+        async def run(key: str, work: Awaitable[Any]) -> None:
             try:
-                took = await asyncio.get_running_loop().run_in_executor(None, preload_pipelines, names)
-                log.info("preloaded pipelines: %s", took)
-                status["pipelines"] = "ok"
-            except Exception as e:  # the sessions will report the real error; the server still serves
-                log.warning("preloading %s failed: %s", names, e)
-                status["pipelines"] = f"failed: {e}"
-
-        async def warm_nlu() -> None:
-            status["llm"] = "loading"
-            try:  # on the NLU thread itself, so a command that arrives meanwhile waits for it instead of racing it
-                log.info("preloaded the LLM in %s s", await app[MANAGER].run_nlu(preload_nlu))
-                status["llm"] = "ok"
-            except Exception as e:  # a command will report the real error
-                log.warning("preloading the LLM failed: %s", e)
-                status["llm"] = f"failed: {e}"
+                log.info("preloaded %s: %s", key, await work)
+                status[key] = "ok"
+            except Exception as e:  # a session or command reports the real error; the server still serves
+                log.warning("preloading %s failed: %s", key, e)
+                status[key] = f"failed: {e}"
 
         async def on_startup(app: web.Application) -> None:
             if names:
                 status["pipelines"] = "loading"
-                app[PRELOAD]["task"] = asyncio.ensure_future(warm())
+                work = asyncio.get_running_loop().run_in_executor(None, preload_pipelines, names)
+                app[PRELOAD]["task"] = asyncio.ensure_future(run("pipelines", work))
             if settings.preload_llm:
                 status["llm"] = "loading"
-                app[PRELOAD]["nlu"] = asyncio.ensure_future(warm_nlu())
+                # on the NLU thread itself, so a command that arrives meanwhile waits for it instead of racing it
+                app[PRELOAD]["nlu"] = asyncio.ensure_future(run("llm", app[MANAGER].run_nlu(preload_nlu)))
 
         app.on_startup.append(on_startup)
     return app
