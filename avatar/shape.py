@@ -196,6 +196,17 @@ def _model_values(m: Measurements) -> dict[str, float]:
     return d
 
 
+def _fd_batch(p: dict[str, float], free: list[str], eps: float) -> list[dict[str, float]]:
+    """p, then p with each free phenotype stepped by eps (backwards at its upper bound): one batched body build
+    gives every forward difference."""
+    batch = [dict(p)]
+    for k in free:
+        q = dict(p)
+        q[k] = p[k] + eps if p[k] + eps <= BOUNDS[k][1] else p[k] - eps
+        batch.append(q)
+    return batch
+
+
 def solve_phenotype(
     targets: dict[str, float],
     sigmas: dict[str, float],
@@ -225,11 +236,7 @@ def solve_phenotype(
     lam = 1e-2
     best = None
     for _ in range(iterations):
-        batch = [dict(p)]
-        for k in free:
-            q = dict(p)
-            q[k] = p[k] + eps if p[k] + eps <= BOUNDS[k][1] else p[k] - eps
-            batch.append(q)
+        batch = _fd_batch(p, free, eps)
         rests = body.rest_batch(batch)
         ms = [measure_mesh(r, body) for r in rests]
         vals = [_model_values(m) for m in ms]
@@ -456,11 +463,7 @@ def silhouette_fit(
     p0 = {k: float(shape.phenotype.get(k, PRIOR_CENTRE[k])) for k in PHENOTYPE_KEYS} | fixed
     free = [k for k in PHENOTYPE_KEYS if k not in fixed]
     eps = 0.02
-    batch = [dict(p0)]
-    for k in free:
-        q = dict(p0)
-        q[k] = p0[k] + eps if p0[k] + eps <= BOUNDS[k][1] else p0[k] - eps
-        batch.append(q)
+    batch = _fd_batch(p0, free, eps)
     rests = body.rest_batch(batch)
     zero = np.zeros(3, np.float32)
     verts = [body.pose_world_orient(r, G, zero, R_p)[0] @ dR.T + t_place for r in rests]
