@@ -18,14 +18,14 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from test_web_client import (  # noqa: F401  (media is a fixture)
+from test_web_client import (  # noqa: F401  (media and pw are fixtures)
     Page,
     ServerThread,
     _launch,
     _require_server,
     _voice_available,
     media,
-    sync_api,
+    pw,
 )
 
 pytestmark = pytest.mark.timeout(300)
@@ -45,12 +45,6 @@ def server():
     print(f"preloaded: {preload_pipelines(['avatar'])}; LLM {preload_nlu()} s")
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def pw():
-    with sync_api.sync_playwright() as p:
-        yield p
 
 
 GRAB = """(id) => {
