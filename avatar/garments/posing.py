@@ -158,6 +158,8 @@ def _kernels():
             dc = p - cen[k]
             if wp.dot(dc, dc) >= reach2[k]:
                 continue
+            # table_r's lookup, inlined on purpose: skipping the atan2 and the table read for vertices outside the
+            # part's length or radius keeps this kernel at ~0.4 ms (calling table_r measured 0.67-0.79 ms, quick bench)
             rk = rot[k]
             xr = wp.transpose(rk) * dc + shift[k]  # rest frame of the part
             a = axis[k]
