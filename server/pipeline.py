@@ -205,9 +205,7 @@ class Pipeline:
     def reset(self) -> None:
         """Forget the session (tracking, body shape, outfit) so another session can reuse this pipeline."""
         for stage in self.stages:
-            reset = getattr(stage, "reset", None)
-            if reset is not None:
-                reset()
+            _reset_stage(stage)
 
     def close(self) -> None:
         if self.poolable and release_pipeline(self):
@@ -218,6 +216,13 @@ class Pipeline:
         """Really free the stages (GL contexts, graphs, threads)."""
         for stage in self.stages:
             stage.close()
+
+
+def _reset_stage(stage: Stage) -> None:
+    """Stages with per-session state (tracking, shape, outfit) have `reset()`; stateless ones need none."""
+    reset = getattr(stage, "reset", None)
+    if reset is not None:
+        reset()
 
 
 def _same_output(a: RenderState, b: RenderState) -> bool:
@@ -298,13 +303,9 @@ class OverlappedPipeline(Pipeline):
             self._pending = None
         self._last = None
         for stage in self.front:
-            reset = getattr(stage, "reset", None)
-            if reset is not None:
-                reset()
-        for stage in self.back:
-            reset = getattr(stage, "reset", None)
-            if reset is not None:
-                self._back_pool.submit(reset).result()
+            _reset_stage(stage)
+        for stage in self.back:  # on the thread that owns their GL context
+            self._back_pool.submit(_reset_stage, stage).result()
 
     def shutdown(self) -> None:
         if self._pending is not None:
