@@ -104,3 +104,62 @@ def test_selection_can_be_switched_off(photos):
         tr = t.track(frame)
     assert tr.present and tr.people_in_view == 1
     assert on(tr, boxes[0]) or on(tr, boxes[1])
+
+
+def test_video_crowd_reuses_the_hide_mask_between_checks(photos):
+    """With several people in view the video selector segments every CROWD_CHECK_EVERY-th frame only; the frames
+    in between are painted with the last check's hide mask, grown enough to cover some motion."""
+    from avatar.tracking import ALONE_CHECK_EVERY, CROWD_CHECK_EVERY, PersonSelector
+
+    woman, man = photos
+    n = CROWD_CHECK_EVERY
+    assert n > 1
+    frame, (box_her, box_him) = scene([(woman, 0.35, 1.0), (man, 0.72, 0.7)])
+
+    def changed(out, src, box):
+        x0, y0, x1, y1 = box
+        return (out[y0:y1, x0:x1] != src[y0:y1, x0:x1]).any(-1).mean()
+
+    sel = PersonSelector(ALONE_CHECK_EVERY, n)
+    try:
+        outs, checks = [], []
+        for _ in range(2 * n + 1):
+            outs.append(sel.select(frame))
+            checks.append(sel.checks)
+        assert checks == [1 + i // n for i in range(2 * n + 1)]
+        assert sel.people == 2
+        # he is painted out on every frame, checked or not; she is left alone; the input is not touched
+        assert changed(outs[0], frame, box_him) > 0.3 and changed(outs[0], frame, box_her) < 0.02
+        assert all(np.array_equal(o, outs[0]) for o in outs[1:])
+        assert not np.shares_memory(outs[1], frame) and changed(frame, outs[0], box_him) > 0.3
+        # he steps aside by 1% of the frame between checks: the reused mask still covers where a check would paint
+        moved, _ = scene([(woman, 0.35, 1.0), (man, 0.73, 0.7)])
+        out = sel.select(moved)
+        assert sel.checks == checks[-1]
+        fresh = PersonSelector()
+        try:
+            want = (fresh.select(moved) != moved).any(-1)
+        finally:
+            fresh.close()
+        assert want.sum() > 1000 and (out != moved).any(-1)[want].mean() > 0.97
+        # recheck() (the Tracker calls it when Pose loses its person) makes the very next frame a check
+        sel.recheck()
+        sel.select(frame)
+        assert sel.checks == checks[-1] + 1
+    finally:
+        sel.close()
+
+
+def test_video_crowd_checks_again_as_soon_as_pose_loses_its_person(photos):
+    from avatar.tracking import CROWD_CHECK_EVERY, Tracker
+
+    woman, man = photos
+    crowd, (box_her, _) = scene([(woman, 0.35, 1.0), (man, 0.72, 0.7)])
+    empty, _ = scene([])
+    assert CROWD_CHECK_EVERY > 2
+    with Tracker(video=True) as t:
+        tr = t.track(crowd, timestamp_ms=0.0)
+        assert tr.present and on(tr, box_her) and t._selector.checks == 1
+        assert not t.track(empty, timestamp_ms=33.0).present  # a skipped frame, painted with the old mask
+        tr = t.track(crowd, timestamp_ms=66.0)  # would be skipped too, but Pose lost her: segment again
+        assert t._selector.checks == 2 and tr.present and on(tr, box_her)
