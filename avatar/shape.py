@@ -8,9 +8,13 @@ lower weight. Plausibility is checked against ANSUR II's observed ranges (with a
 narrower population than shoppers).
 
 (b) From a photo, two methods (`shape_from_photo(method=...)`), measured side by side in avatar/bench.py:
-- "widths" (default): the person's segmentation mask is cut at the rows where the posed model's chest, waist and
-  hips project; the ratio of the person's width to the model's projected width there rescales the model's
-  girths, and (a) is solved again with those as soft targets (two rounds);
+- "widths" (default): with the whole body in the picture, the torso's width is measured in the person's mask at
+  13 rows (fractions of the body's image height, crotch to armpits; rows that end at an arm are left out), and
+  Gauss-Newton moves the phenotypes until the posed model's widths at the same fractions of its own image height
+  match, with the typed height as a target and a population prior (ANSUR II bodies in anny's space) for what a
+  front view cannot see. Scaling by image height rather than by landmarks keeps the placement's depth error out.
+  Without the whole body (a desk, a close-up), the girths are rescaled by person/model width ratios at the three
+  girth rows instead. `fit_info["variant"]` says which ran;
 - "silhouette": a differentiable silhouette fit through render/diff.py (`silhouette_fit`): the posed vertices
   are linearised in the phenotypes, and Adam matches the model's soft torso silhouette to the mask (arms cut out)
   while keeping the landmarks and the height. On synthetic bodies it was less accurate than "widths" (the waist
@@ -26,6 +30,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +44,7 @@ from avatar.body import (
 )
 from avatar.types import LM, MEASUREMENT_KEYS, PHENOTYPE_KEYS, BodyShape, Measurements, PinholeCamera, Tracking
 from fitmirror.config import SHARED_DATA
-from fitmirror.errors import ImplausibleMeasurementError, InputError
+from fitmirror.errors import ImplausibleMeasurementError, InputError, ModelUnavailableError
 
 ANSUR_DIR = SHARED_DATA / "ansur-ii"
 ANSUR_COLUMNS = {  # our key -> ANSUR II column (mm)
@@ -185,6 +190,41 @@ BOUNDS = {
     "height": (0.0, 1.0),
     "proportions": (0.0, 1.0),
 }
+
+
+# Population prior of the photo fit: mean and covariance of anny phenotypes fitted to ANSUR II subjects, per sex
+# (scripts/fit_phenotype_prior.py). Along directions the front silhouette hardly sees (the torso's depth), it
+# picks the likelier body instead of the middle of anny's range.
+PRIOR_PATH = Path(__file__).with_name("phenotype_prior.json")
+PRIOR_KEYS = ("age", "muscle", "weight", "height", "proportions")
+PRIOR_COV_FLOOR = 0.01  # variance added to every key: bodies at a bound of anny's range give near-zero variances
+
+
+@functools.lru_cache(maxsize=1)
+def population_prior() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{sex: (mean, whitening matrix W with W.T @ W = inverse covariance)}; "any" pools both sexes."""
+    import json
+
+    if not PRIOR_PATH.is_file():
+        raise ModelUnavailableError(
+            f"the phenotype prior {PRIOR_PATH.name} is missing", hint="run scripts/fit_phenotype_prior.py"
+        )
+    d = json.loads(PRIOR_PATH.read_text())
+    if tuple(d["keys"]) != PRIOR_KEYS:
+        raise ModelUnavailableError(f"{PRIOR_PATH.name} has keys {d['keys']}, expected {list(PRIOR_KEYS)}")
+    out = {}
+    for sex in ("female", "male"):
+        out[sex] = (np.array(d[sex]["mean"]), np.array(d[sex]["cov"]))
+    # pooled: equal mixture of the two (mean of means, covariance incl. the spread between them)
+    mf, cf = out["female"]
+    mm, cm = out["male"]
+    mean = (mf + mm) / 2
+    out["any"] = (mean, (cf + cm) / 2 + (np.outer(mf - mean, mf - mean) + np.outer(mm - mean, mm - mean)) / 2)
+    res = {}
+    for k, (mu, cov) in out.items():
+        L = np.linalg.cholesky(cov + PRIOR_COV_FLOOR * np.eye(len(mu)))
+        res[k] = (mu, np.linalg.inv(L))
+    return res
 
 
 PRIOR_CENTRE = {"gender": 0.5, "age": 0.72, "muscle": 0.5, "weight": 0.5, "height": 0.5, "proportions": 0.5}
@@ -632,7 +672,8 @@ def shape_from_photo(
             shape = BodyShape(ph, source="photo")
         shape.measurements = measure_mesh(get_body_model().rest(shape))
     else:
-        shape, info["ratios"] = _widths_fit(shape, tracking, height_cm, weight_kg, fixed, rounds)
+        shape, widths_info = _widths_fit(shape, tracking, height_cm, weight_kg, fixed, rounds)
+        info.update(widths_info)
     m = shape.measurements
     assert m is not None
     unc = {k: 4.0 for k in MEASUREMENT_KEYS}
@@ -645,8 +686,251 @@ def shape_from_photo(
     return shape
 
 
-def _widths_fit(shape, tracking, height_cm, weight_kg, fixed, rounds) -> tuple[BodyShape, dict[str, float]]:
-    """The row-width method: girths rescaled by person/model silhouette widths at the girth rows."""
+def _widths_fit(shape, tracking, height_cm, weight_kg, fixed, rounds) -> tuple[BodyShape, dict]:
+    """The row-width method. With the whole body in the picture, `_rows_fit` (widths at fractions of the body's
+    image height, matched directly); with part of it (a desk, a close-up) there is no image height to scale by, so
+    the girths are rescaled by person/model width ratios at the three girth rows (`_ratios_fit`). The variant used
+    is named in the result."""
+    if _full_body_in_view(tracking):
+        shape, rows = _rows_fit(shape, tracking, height_cm, weight_kg, fixed, rounds)
+        return shape, {"variant": "rows", **rows}
+    shape, ratios = _ratios_fit(shape, tracking, height_cm, weight_kg, fixed, rounds)
+    return shape, {"variant": "ratios", "ratios": ratios}
+
+
+def _full_body_in_view(tracking: Tracking) -> bool:
+    assert tracking.mask is not None
+    rows = np.nonzero((tracking.mask > 0.5).any(1))[0]
+    return bool(tracking.lower_body_visible and len(rows) and rows[0] > 1 and rows[-1] < tracking.mask.shape[0] - 2)
+
+
+# Rows where the torso's width is measured: fractions of the body's height in the image, from just above the
+# crotch (0.51; lower rows cut across both thighs, which the person's mask run does not) up to the armpits
+# (0.745; higher rows run into the arms). Scaling by the body's image height instead of the landmarks makes the
+# widths independent of the placement's depth: MediaPipe's shoulder-hip distance is ~5 % shorter than the model's,
+# which put the model ~5 % too far away and every width ~5 % short (measured on rendered bodies).
+ROW_FRACS = np.linspace(0.51, 0.745, 13)
+# ... and across the shoulders and arms, where the arms always touch the torso: these rows are measured on the
+# whole body (arms included) as the run of the silhouette through the body's centre, for person and model alike
+FULL_ROW_FRACS = np.array([0.77, 0.79, 0.81])
+# ... and each thigh on its own (the run through the middle of the thigh), below the crotch
+THIGH_FRACS = np.array([0.40, 0.43])
+ROW_SIGMA_PX = 2.5  # width error at the true shape, ~2 px median (pose error 1-2 px, mask ~1 px; rendered bodies)
+ROW_HUBER_PX = 3.0  # rows off by more (an arm, a hand, a fold the model cannot make) count less
+ROW_ITERATIONS = 8
+# extra starting points of the first round (the typed-height solution is always one): bodies whose proportions
+# sit at either end of anny's range are otherwise missed from the middle
+ROW_STARTS = ({"proportions": 0.0}, {"proportions": 1.0})
+
+
+@functools.lru_cache(maxsize=1)
+def _torso_edges(body: BodyModel) -> np.ndarray:
+    """Unique edges of the mesh without the arms (their row crossings give the torso's width in the image)."""
+    keep = ~body.vertex_is_arm
+    f = body.faces[keep[body.faces].all(1)]
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    return np.unique(np.sort(e, 1), axis=0)
+
+
+def model_row_widths(uv: np.ndarray, edges: np.ndarray, fracs: np.ndarray) -> tuple[float, np.ndarray]:
+    """(image height of the body, torso width at each fraction of it), in pixels, from the projected vertices:
+    edge crossings give widths that change smoothly with the shape (a Gauss-Newton Jacobian needs that)."""
+    top, bottom = float(uv[:, 1].min()), float(uv[:, 1].max())
+    a0, a1 = uv[edges[:, 0]], uv[edges[:, 1]]
+    out = np.zeros(len(fracs))
+    for i, f in enumerate(fracs):
+        y = bottom - f * (bottom - top)
+        c = (a0[:, 1] - y) * (a1[:, 1] - y) < 0
+        if c.any():
+            t = (y - a0[c, 1]) / (a1[c, 1] - a0[c, 1])
+            u = a0[c, 0] + t * (a1[c, 0] - a0[c, 0])
+            out[i] = float(u.max() - u.min())
+    return bottom - top, out
+
+
+@functools.lru_cache(maxsize=1)
+def _all_faces(body: BodyModel) -> np.ndarray:
+    return np.ascontiguousarray(body.faces)
+
+
+def model_run_widths(uv: np.ndarray, faces: np.ndarray, fracs: np.ndarray, cx: float) -> np.ndarray:
+    """Width of the model's silhouette run through column cx at each fraction of its image height: the union of
+    the row spans of the triangles crossing the row, merged, and the interval containing cx."""
+    top, bottom = float(uv[:, 1].min()), float(uv[:, 1].max())
+    tri = uv[faces]  # (F, 3, 2)
+    ty = tri[:, :, 1]
+    out = np.zeros(len(fracs))
+    for i, f in enumerate(fracs):
+        y = bottom - f * (bottom - top)
+        hit = (ty.min(1) < y) & (ty.max(1) > y)
+        t = tri[hit]
+        if not len(t):
+            continue
+        # the triangle's span on the row: crossings of its three edges
+        a, b = t, np.roll(t, -1, axis=1)
+        c = (a[:, :, 1] - y) * (b[:, :, 1] - y) < 0
+        w = np.where(c, (y - a[:, :, 1]) / np.where(c, b[:, :, 1] - a[:, :, 1], 1.0), np.nan)
+        u = a[:, :, 0] + w * (b[:, :, 0] - a[:, :, 0])
+        lo, hi = np.nanmin(u, 1), np.nanmax(u, 1)
+        order = np.argsort(lo)
+        lo, hi = lo[order], hi[order]
+        reach = np.maximum.accumulate(hi)
+        starts = np.r_[True, lo[1:] > reach[:-1]]  # a new interval where a span starts past all before it
+        g_lo = lo[starts]
+        g_hi = np.maximum.reduceat(hi, np.nonzero(starts)[0])
+        k = np.nonzero((g_lo <= cx) & (g_hi >= cx))[0]
+        if len(k):
+            out[i] = float(g_hi[k[0]] - g_lo[k[0]])
+    return out
+
+
+def _mask_run(inside: np.ndarray, soft: np.ndarray, col: int, blocked: np.ndarray | None) -> float:
+    """Soft width of the run of `inside` through column `col` of one row; NaN when `col` is outside the mask or
+    the run ends at the frame edge or (within 3 px) at a `blocked` pixel: then it is not the body part's own width."""
+    n = len(inside)
+    if not 0 <= col < n or not inside[col]:
+        return float("nan")
+    left = col
+    while left > 0 and inside[left - 1]:
+        left -= 1
+    right = col
+    while right < n - 1 and inside[right + 1]:
+        right += 1
+    if left == 0 or right == n - 1:
+        return float("nan")
+    if blocked is not None and (blocked[max(0, left - 3) : left].any() or blocked[right + 1 : right + 4].any()):
+        return float("nan")
+    return float(soft[max(0, left - 3) : right + 4].sum())
+
+
+def person_row_widths(posed, tracking: Tracking) -> tuple[float, np.ndarray, tuple[float, float]]:
+    """(image height of the person, widths at ROW_FRACS + FULL_ROW_FRACS + THIGH_FRACS (left, right) with NaN where
+    they cannot be seen, the thighs' columns). For the torso and thigh rows, the arms of the posed model (dilated)
+    are cut out of the mask, and a run that ends at an arm is left out; the shoulder rows keep the arms. Widths are
+    sums of the soft mask over the run (sub-pixel)."""
+    import cv2
+
+    body = get_body_model()
+    cam = posed.camera
+    assert cam is not None and tracking.mask is not None
+    uv = cam.project(posed.vertices)
+    size = (cam.width, cam.height)
+    arm_faces = body.faces[body.vertex_is_arm[body.faces].all(1)]
+    torso_faces = body.faces[(~body.vertex_is_arm)[body.faces].all(1)]
+    arms = rasterize_silhouette(uv, arm_faces, size) > 0.5
+    torso = rasterize_silhouette(uv, torso_faces, size) > 0.5
+    k = max(3, int(0.006 * cam.height))
+    arms = cv2.dilate((arms & ~torso).astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    mask = tracking.mask.astype(np.float32)
+    soft = np.where(arms, 0.0, mask)
+    person, whole = soft > 0.5, mask > 0.5
+    rows = np.nonzero(whole.any(1))[0]
+    top, bottom = float(rows[0]), float(rows[-1]) + 1.0
+
+    def row(f: float) -> int:
+        return int(np.clip(round(bottom - f * (bottom - top)), 0, cam.height - 1))
+
+    cx = round(float(uv[:, 0].mean()))
+    thighs = _thigh_columns(cam.project(posed.landmarks_cam))
+    out = [_mask_run(person[row(f)], soft[row(f)], cx, arms[row(f)]) for f in ROW_FRACS]
+    out += [_mask_run(whole[row(f)], mask[row(f)], cx, None) for f in FULL_ROW_FRACS]
+    out += [_mask_run(person[row(f)], soft[row(f)], round(c), arms[row(f)]) for f in THIGH_FRACS for c in thighs]
+    return bottom - top, np.array(out), thighs
+
+
+def _thigh_columns(lm_px: np.ndarray) -> tuple[float, float]:
+    """Image columns through the middle of the left and right thigh (hip and knee landmarks, averaged)."""
+    return tuple(float((lm_px[LM[f"{s}_hip"], 0] + lm_px[LM[f"{s}_knee"], 0]) / 2) for s in ("left", "right"))
+
+
+def _rows_fit(shape, tracking, height_cm, weight_kg, fixed, rounds) -> tuple[BodyShape, dict]:
+    """Gauss-Newton on the phenotypes so that the posed model's torso widths, at the same fractions of its image
+    height, match the person's (scaled by the two image heights), with the typed height (and weight) as targets.
+    The pose of each round is solved for the current shape and held while the shape moves. The widths are not
+    convex in the phenotypes (proportions against muscle and weight), so the first round starts from several
+    points (ROW_STARTS) and keeps the best."""
+    from avatar.pose import PoseSolver
+
+    body = get_body_model()
+    edges = _torso_edges(body)
+    faces = _all_faces(body)
+    leg_faces = body.faces[(~body.vertex_is_arm)[body.faces].all(1)]
+    free = [k for k in PHENOTYPE_KEYS if k not in fixed]
+    zero = np.zeros(3, np.float32)
+    g = fixed.get("gender")
+    prior_mu, prior_w = population_prior()["any" if g is None else "female" if g > 0.5 else "male"]
+
+    def residuals(batch, pose, h_person, w_person, ok) -> list[np.ndarray]:
+        G, R_p, dR, t, cam, thighs = pose
+        out = []
+        for q, rest in zip(batch, body.rest_batch(batch), strict=True):
+            m = measure_mesh(rest, body)
+            v = body.pose_world_orient(rest, G, zero, R_p)[0] @ dR.T + t
+            uv = cam.project(v.astype(np.float32))
+            h_model, w_model = model_row_widths(uv, edges, ROW_FRACS)
+            w_model = np.r_[
+                w_model,
+                model_run_widths(uv, faces, FULL_ROW_FRACS, float(uv[:, 0].mean())),
+                *[model_run_widths(uv, leg_faces, np.array([f]), c) for f in THIGH_FRACS for c in thighs],
+            ]
+            r = list((w_model[ok] * h_person / h_model - w_person[ok]) / ROW_SIGMA_PX)
+            r.append((m.height_cm - height_cm) / 0.2)
+            if weight_kg is not None:
+                r.append((float(m.weight_kg or 0.0) - weight_kg) / 3.0)
+            r += [(q[k] - PRIOR_CENTRE[k]) / 0.6 for k in free if k not in PRIOR_KEYS]
+            r += list(prior_w @ (np.array([q[k] for k in PRIOR_KEYS]) - prior_mu))
+            out.append(np.array(r))
+        return out
+
+    def gauss_newton(p, iterations, *meas) -> tuple[dict, float, np.ndarray]:
+        n = int(meas[-1].sum())
+        best: tuple[float, dict, np.ndarray] | None = None
+        for it in range(iterations + 1):
+            batch = _fd_batch(p, free, 0.02) if it < iterations else [p]
+            res = residuals(batch, *meas)
+            a = np.abs(res[0][:n]) * ROW_SIGMA_PX  # Huber weights on the width rows
+            wts = np.ones(len(res[0]))
+            wts[:n] = np.where(a > ROW_HUBER_PX, np.sqrt(ROW_HUBER_PX / np.maximum(a, 1e-9)), 1.0)
+            r0 = res[0] * wts
+            if best is None or r0 @ r0 < best[0]:
+                best = (float(r0 @ r0), dict(p), a)
+            if it == iterations:
+                break
+            J = np.stack([(res[j + 1] * wts - r0) / (batch[j + 1][k] - p[k]) for j, k in enumerate(free)], 1)
+            H = J.T @ J
+            step = -np.linalg.solve(H + 1e-2 * np.diag(np.diag(H)) + 1e-6 * np.eye(len(free)), J.T @ r0)
+            step = np.clip(step, -0.25, 0.25)
+            p = dict(p)
+            for j, k in enumerate(free):
+                p[k] = float(np.clip(p[k] + step[j], *BOUNDS[k]))
+            if np.abs(step).max() < 2e-3:
+                iterations = it + 1  # converged: one more evaluation of the final point
+        assert best is not None
+        return best[1], best[0], best[2]
+
+    p = dict(shape.phenotype) | fixed
+    info: dict = {}
+    for rnd in range(rounds):
+        solver = PoseSolver(BodyShape(dict(p)), smoothing=0.0)
+        posed = solver.solve(tracking)
+        G, R_p, dR, t = solver.last_pose
+        h_person, w_person, thighs = person_row_widths(posed, tracking)
+        ok = np.isfinite(w_person)
+        info["rows_used"] = int(ok.sum())
+        if ok.sum() < 3:  # arms over the whole torso: nothing to measure
+            break
+        meas = ((G, R_p, dR, t, posed.camera, thighs), h_person, w_person, ok)
+        starts = [p] + ([p | {k: v for k, v in s.items() if k not in fixed} for s in ROW_STARTS] if rnd == 0 else [])
+        fits = [gauss_newton(s, ROW_ITERATIONS, *meas) for s in starts]
+        p, cost, a = min(fits, key=lambda f: f[1])
+        info["row_residual_px_median"] = round(float(np.median(a)), 2)
+        info["cost"] = round(cost, 1)
+    m = measure_mesh(body.rest_batch([p])[0], body)
+    return BodyShape(p, measurements=m, source="photo"), info
+
+
+def _ratios_fit(shape, tracking, height_cm, weight_kg, fixed, rounds) -> tuple[BodyShape, dict[str, float]]:
+    """Girths rescaled by person/model silhouette widths at the three girth rows (needs no image height)."""
     from avatar.pose import PoseSolver
 
     ratios_seen: dict[str, float] = {}

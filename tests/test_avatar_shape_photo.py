@@ -37,3 +37,56 @@ def test_unknown_photo_method_is_refused(tracked):
 
     with pytest.raises(InputError, match="method"):
         shape_from_photo(tracked, 170.0, method="guess")
+
+
+@pytest.fixture(scope="module")
+def rendered_body():
+    """A body of known shape (an ANSUR II-like woman), arms a little lowered, rendered over a plain background
+    through a 60-degree camera, as in avatar/bench.py."""
+    import numpy as np
+
+    from avatar.body import get_body_model, measure_mesh
+    from avatar.pose import rotvec_to_matrix
+    from avatar.shape import shape_from_measurements
+    from avatar.types import PinholeCamera
+    from render.renderer import Renderer
+    from render.scene import Mesh, Scene
+
+    body = get_body_model()
+    truth = shape_from_measurements(165.0, 68.0, chest_cm=96.0, waist_cm=80.0, hips_cm=104.0, sex="female")
+    cam = PinholeCamera.from_fov(600, 800, 60.0)
+    G = np.repeat(np.eye(3, dtype=np.float32)[None], len(body.bone_names), 0)
+    yaw = rotvec_to_matrix(np.array([0.0, np.radians(8.0), 0.0])).astype(np.float32)
+    posed = body.posed_body(truth, G, np.array([0, -0.05, -2.5], np.float32), yaw, cam)
+    bg = np.full((800, 600, 3), 110, np.uint8)
+    r = Renderer()
+    try:
+        img = r.composite_ar(bg, Scene([Mesh("body", posed.vertices, posed.faces, base_color=(0.85, 0.66, 0.55))]), cam)
+    finally:
+        r.close()
+    return img, measure_mesh(body.rest(truth), body)
+
+
+def test_whole_body_photo_fits_girths_from_row_widths(rendered_body):
+    from avatar.shape import shape_from_photo
+    from avatar.tracking import track_image
+
+    img, truth = rendered_body
+    shape = shape_from_photo(track_image(img), truth.height_cm, sex="female")
+    info, m = shape.fit_info, shape.measurements
+    assert info["method"] == "widths" and info["variant"] == "rows", info
+    assert info["rows_used"] >= 6 and info["row_residual_px_median"] < 2.0, info
+    assert abs(m.height_cm - truth.height_cm) < 0.5
+    for k in ("chest_cm", "waist_cm", "hips_cm"):
+        assert abs(getattr(m, k) - getattr(truth, k)) < 4.0, (k, getattr(m, k), getattr(truth, k))
+
+
+def test_cut_off_body_falls_back_to_width_ratios_and_says_so(rendered_body):
+    from avatar.shape import shape_from_photo
+    from avatar.tracking import track_image
+
+    img, truth = rendered_body
+    tr = track_image(img[:480].copy())  # legs cut off: there is no body height in the picture to scale by
+    shape = shape_from_photo(tr, truth.height_cm, sex="female")
+    assert shape.fit_info["variant"] == "ratios", shape.fit_info
+    assert 70 < shape.measurements.chest_cm < 125
