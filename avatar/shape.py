@@ -8,13 +8,14 @@ lower weight. Plausibility is checked against ANSUR II's observed ranges (with a
 narrower population than shoppers).
 
 (b) From a photo, two methods (`shape_from_photo(method=...)`), measured side by side in avatar/bench.py:
-- "widths" (default): with the whole body in the picture, the torso's width is measured in the person's mask at
-  13 rows (fractions of the body's image height, crotch to armpits; rows that end at an arm are left out), and
-  Gauss-Newton moves the phenotypes until the posed model's widths at the same fractions of its own image height
-  match, with the typed height as a target and a population prior (ANSUR II bodies in anny's space) for what a
-  front view cannot see. Scaling by image height rather than by landmarks keeps the placement's depth error out.
-  Without the whole body (a desk, a close-up), the girths are rescaled by person/model width ratios at the three
-  girth rows instead. `fit_info["variant"]` says which ran;
+- "widths" (default): with the whole body in the picture, the person's width is measured in the soft mask at 13
+  torso rows (crotch to armpits; rows that end at an arm are left out), 3 shoulder rows (arms included) and two
+  rows per thigh, at fractions of the body's image height, and Gauss-Newton moves the phenotypes until the posed
+  model's widths at the same fractions of its own image height match, with the typed height as a target and a
+  population prior (ANSUR II bodies in anny's space) for what a front view cannot see. Scaling by image height
+  rather than by landmarks keeps the placement's depth error out. Without the whole body (a desk, a close-up),
+  the girths are rescaled by person/model width ratios at the three girth rows instead. `fit_info["variant"]`
+  says which ran;
 - "silhouette": a differentiable silhouette fit through render/diff.py (`silhouette_fit`): the posed vertices
   are linearised in the phenotypes, and Adam matches the model's soft torso silhouette to the mask (arms cut out)
   while keeping the landmarks and the height. On synthetic bodies it was less accurate than "widths" (the waist
