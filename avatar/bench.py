@@ -67,7 +67,7 @@ def bench_synthetic(n: int, rng) -> tuple[dict, list]:
     from avatar.body import get_body_model, measure_mesh
     from avatar.overlay import draw_overlay, save_png
     from avatar.pose import PoseSolver, rotvec_to_matrix
-    from avatar.shape import ansur, shape_from_measurements, shape_from_photo
+    from avatar.shape import ansur, ansur_subject_shape, shape_from_measurements, shape_from_photo
     from avatar.tracking import Tracker
     from avatar.types import PinholeCamera
     from render.renderer import Renderer
@@ -84,14 +84,7 @@ def bench_synthetic(n: int, rng) -> tuple[dict, list]:
     idx = rng.choice(np.arange(1, len(a["height_cm"]), 2), n, replace=False)
     for i in idx:
         sex = "female" if a["female"][i] > 0.5 else "male"
-        gt_shape = shape_from_measurements(
-            a["height_cm"][i],
-            a["weight_kg"][i],
-            chest_cm=a["chest_cm"][i],
-            waist_cm=a["waist_cm"][i],
-            hips_cm=a["hips_cm"][i],
-            sex=sex,
-        )
+        gt_shape = ansur_subject_shape(int(i))
         gt_m = measure_mesh(body.rest(gt_shape), body)
         G = random_pose(body, rng)
         yaw = rotvec_to_matrix(np.array([0, np.radians(rng.uniform(-15, 15)), 0])).astype(np.float32)

@@ -374,6 +374,22 @@ def shape_from_measurements(
     )
 
 
+def ansur_subject_shape(i: int) -> BodyShape:
+    """anny's body for ANSUR II subject i: fitted to their measured height, weight, chest, waist and hips (the
+    synthetic ground truth of avatar/bench.py and the samples of the population prior)."""
+    a = ansur()
+    if a is None:
+        raise ModelUnavailableError("ANSUR II is not on disk", hint=f"expected under {ANSUR_DIR}")
+    return shape_from_measurements(
+        a["height_cm"][i],
+        a["weight_kg"][i],
+        chest_cm=a["chest_cm"][i],
+        waist_cm=a["waist_cm"][i],
+        hips_cm=a["hips_cm"][i],
+        sex="female" if a["female"][i] > 0.5 else "male",
+    )
+
+
 # --- from silhouettes ---------------------------------------------------------------------------------------
 
 

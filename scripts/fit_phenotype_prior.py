@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from avatar.shape import PRIOR_KEYS, PRIOR_PATH, ansur, shape_from_measurements
+from avatar.shape import PRIOR_KEYS, PRIOR_PATH, ansur, ansur_subject_shape
 
 
 def main() -> None:
@@ -37,14 +37,7 @@ def main() -> None:
         pool = even[(a["female"][even] > 0.5) == (sex == "female")]
         rows = []
         for n, i in enumerate(rng.choice(pool, args.per_sex, replace=False)):
-            s = shape_from_measurements(
-                a["height_cm"][i],
-                a["weight_kg"][i],
-                chest_cm=a["chest_cm"][i],
-                waist_cm=a["waist_cm"][i],
-                hips_cm=a["hips_cm"][i],
-                sex=sex,
-            )
+            s = ansur_subject_shape(int(i))
             rows.append([s.phenotype[k] for k in PRIOR_KEYS])
             if n % 20 == 19:
                 print(f"{sex}: {n + 1}/{args.per_sex} subjects, {time.monotonic() - t0:.0f} s", flush=True)
