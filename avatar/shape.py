@@ -410,6 +410,14 @@ def _row_width(mask: np.ndarray, y: float, x_lo: float, x_hi: float) -> float:
     return float(right - left + 1)
 
 
+@functools.lru_cache(maxsize=1)
+def _body_and_arm_faces(body: BodyModel) -> tuple[np.ndarray, np.ndarray]:
+    """(faces with no arm vertex: torso, legs, head; faces with only arm vertices): the silhouette methods draw,
+    measure or cut out the two separately."""
+    arm = body.vertex_is_arm[body.faces]
+    return body.faces[(~arm).all(1)], body.faces[arm.all(1)]
+
+
 def rasterize_silhouette(uv: np.ndarray, faces: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Binary silhouette (H, W) float32 of triangles given in pixel coordinates."""
     import cv2
@@ -429,9 +437,7 @@ def silhouette_ratios(posed, tracking: Tracking, arm_free: bool = True) -> dict[
     body = get_body_model()
     cam = posed.camera
     assert cam is not None and tracking.mask is not None
-    keep = ~body.vertex_is_arm
-    faces = body.faces[keep[body.faces].all(1)]
-    arm_faces = body.faces[body.vertex_is_arm[body.faces].all(1)]
+    faces, arm_faces = _body_and_arm_faces(body)
     uv = cam.project(posed.vertices)
     sil = rasterize_silhouette(uv, faces, (cam.width, cam.height))
     # the person's mask without where the fitted arms are (dilated): arms hanging beside the torso merge with it
@@ -555,9 +561,7 @@ def silhouette_fit(
     def to_small(p: np.ndarray) -> np.ndarray:
         return (p - np.array([x0, y0])) * np.array([sx, sy])
 
-    keep = ~body.vertex_is_arm
-    torso_faces = body.faces[keep[body.faces].all(1)]
-    arm_faces = body.faces[body.vertex_is_arm[body.faces].all(1)]
+    torso_faces, arm_faces = _body_and_arm_faces(body)
     uv = small.project(verts[0])
     arms = rasterize_silhouette(uv, arm_faces, (w, h)) > 0.5
     torso = rasterize_silhouette(uv, torso_faces, (w, h)) > 0.5
@@ -743,8 +747,7 @@ ROW_STARTS = ({"proportions": 0.0}, {"proportions": 1.0})
 @functools.lru_cache(maxsize=1)
 def _torso_edges(body: BodyModel) -> np.ndarray:
     """Unique edges of the mesh without the arms (their row crossings give the torso's width in the image)."""
-    keep = ~body.vertex_is_arm
-    f = body.faces[keep[body.faces].all(1)]
+    f = _body_and_arm_faces(body)[0]
     e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
     return np.unique(np.sort(e, 1), axis=0)
 
@@ -765,19 +768,14 @@ def model_row_widths(uv: np.ndarray, edges: np.ndarray, fracs: np.ndarray) -> tu
     return bottom - top, out
 
 
-@functools.lru_cache(maxsize=1)
-def _all_faces(body: BodyModel) -> np.ndarray:
-    return np.ascontiguousarray(body.faces)
-
-
-def model_run_widths(uv: np.ndarray, faces: np.ndarray, fracs: np.ndarray, cx: float) -> np.ndarray:
-    """Width of the model's silhouette run through column cx at each fraction of its image height: the union of
-    the row spans of the triangles crossing the row, merged, and the interval containing cx."""
+def model_run_widths(uv: np.ndarray, faces: np.ndarray, fracs: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Width of the model's silhouette run through column cols[i] at each fraction fracs[i] of its image height:
+    the union of the row spans of the triangles crossing the row, merged, and the interval containing the column."""
     top, bottom = float(uv[:, 1].min()), float(uv[:, 1].max())
     tri = uv[faces]  # (F, 3, 2)
     ty = tri[:, :, 1]
     out = np.zeros(len(fracs))
-    for i, f in enumerate(fracs):
+    for i, (f, cx) in enumerate(zip(fracs, cols, strict=True)):
         y = bottom - f * (bottom - top)
         hit = (ty.min(1) < y) & (ty.max(1) > y)
         t = tri[hit]
@@ -832,8 +830,7 @@ def person_row_widths(posed, tracking: Tracking) -> tuple[float, np.ndarray, tup
     assert cam is not None and tracking.mask is not None
     uv = cam.project(posed.vertices)
     size = (cam.width, cam.height)
-    arm_faces = body.faces[body.vertex_is_arm[body.faces].all(1)]
-    torso_faces = body.faces[(~body.vertex_is_arm)[body.faces].all(1)]
+    torso_faces, arm_faces = _body_and_arm_faces(body)
     arms = rasterize_silhouette(uv, arm_faces, size) > 0.5
     torso = rasterize_silhouette(uv, torso_faces, size) > 0.5
     k = max(3, int(0.006 * cam.height))
@@ -870,8 +867,7 @@ def _rows_fit(shape, tracking, height_cm, weight_kg, fixed, rounds) -> tuple[Bod
 
     body = get_body_model()
     edges = _torso_edges(body)
-    faces = _all_faces(body)
-    leg_faces = body.faces[(~body.vertex_is_arm)[body.faces].all(1)]
+    no_arm_faces = _body_and_arm_faces(body)[0]
     free = [k for k in PHENOTYPE_KEYS if k not in fixed]
     zero = np.zeros(3, np.float32)
     g = fixed.get("gender")
@@ -879,16 +875,18 @@ def _rows_fit(shape, tracking, height_cm, weight_kg, fixed, rounds) -> tuple[Bod
 
     def residuals(batch, pose, h_person, w_person, ok) -> list[np.ndarray]:
         G, R_p, dR, t, cam, thighs = pose
+        thigh_fracs, thigh_cols = np.repeat(THIGH_FRACS, len(thighs)), np.tile(thighs, len(THIGH_FRACS))
         out = []
         for q, rest in zip(batch, body.rest_batch(batch), strict=True):
             m = measure_mesh(rest, body)
             v = body.pose_world_orient(rest, G, zero, R_p)[0] @ dR.T + t
             uv = cam.project(v.astype(np.float32))
             h_model, w_model = model_row_widths(uv, edges, ROW_FRACS)
+            centre = np.full(len(FULL_ROW_FRACS), float(uv[:, 0].mean()))
             w_model = np.r_[
                 w_model,
-                model_run_widths(uv, faces, FULL_ROW_FRACS, float(uv[:, 0].mean())),
-                *[model_run_widths(uv, leg_faces, np.array([f]), c) for f in THIGH_FRACS for c in thighs],
+                model_run_widths(uv, body.faces, FULL_ROW_FRACS, centre),
+                model_run_widths(uv, no_arm_faces, thigh_fracs, thigh_cols),
             ]
             r = list((w_model[ok] * h_person / h_model - w_person[ok]) / ROW_SIGMA_PX)
             r.append((m.height_cm - height_cm) / 0.2)
