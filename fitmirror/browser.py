@@ -4,6 +4,7 @@ a server to answer /healthz."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,27 @@ def launch_chromium(pw: Any, args: list[str] | None = None, **kwargs: Any) -> An
     return pw.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=chromium_args(**kwargs) if args is None else args
     )
+
+
+async def wait_ready(url: str, timeout_s: float) -> float:
+    """Poll `url`/readyz until the server is ready (its start-up preload done: pipelines built, the LLM's system
+    prompt evaluated) and return the seconds waited. Benchmarks start only then: the preload runs for 20-40 s on
+    both cores of the build box and measured sessions beside it at about half their speed."""
+    import aiohttp
+
+    t0 = time.monotonic()
+    body: dict = {}
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() - t0 < timeout_s:
+            try:
+                async with http.get(f"{url}/readyz") as r:
+                    body = await r.json()
+                    if body.get("ready"):
+                        return time.monotonic() - t0
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.25)
+    raise TimeoutError(f"server not ready after {timeout_s:.0f} s: {body}")
 
 
 async def wait_healthy(url: str, tries: int) -> None:

@@ -4,6 +4,8 @@
 - H.264 encoder: aiortc creates libx264 with preset *medium* (11-18 ms/frame at 480p) and overwrites
   `codec.options`; a proxy around the codec context merges our low-latency options (ultrafast ~1.5 ms/frame), or
   swaps in h264_nvenc when a GPU encoder is usable.
+- VP8 encoder: aiortc turns on libvpx's temporal denoiser (noise-sensitivity 4), which is for camera noise; on
+  rendered frames it only costs time (3.5 -> 2.1 ms per 1152x384 frame without it).
 - bitrate bounds: aiortc keeps them as module constants (VP8 max 1.5 Mbit/s, H.264 3 Mbit/s).
 - newest frame: `RemoteStreamTrack` keeps an unbounded asyncio.Queue; `drain_newest` empties it to the last frame.
 - jitter buffer: aiortc releases video frame N only when the first packet of frame N+1 arrives (one frame, ~33 ms,
@@ -28,10 +30,12 @@ log = logging.getLogger("fitmirror.server.patches")
 
 _ORIG_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
 _ORIG_H264_AV = aiortc_h264.av
+_ORIG_VPX_AV = aiortc_vpx.av
 _ORIG_BITRATES = {m: (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) for m in (aiortc_h264, aiortc_vpx)}
 _ORIG_REMOVE_FRAME = JitterBuffer._remove_frame
 applied: dict[str, Any] = {}
 
+VP8_OPTIONS = {"noise-sensitivity": "0"}  # merged over aiortc's options (see the module docstring)
 NVENC_OPTIONS = {"preset": "p1", "tune": "ull", "zerolatency": "1", "delay": "0", "rc": "cbr"}
 
 
@@ -76,20 +80,35 @@ def configure_h264(preset: str = "ultrafast", use_nvenc: bool = False) -> None:
     """Make aiortc's H.264 encoder use `preset` (libx264) or h264_nvenc with low-latency options."""
     extra = {"preset": preset, "tune": "zerolatency"}
 
-    class CodecContext:
-        @staticmethod
-        def create(name: str, mode: str | None = None) -> Any:
-            if name == "libx264" and mode == "w":
-                if use_nvenc:
-                    return _CodecContextProxy(av.CodecContext.create("h264_nvenc", "w"), NVENC_OPTIONS, replace=True)
-                return _CodecContextProxy(av.CodecContext.create(name, mode), extra)
-            return av.CodecContext.create(name, mode)
+    def create(name: str, mode: str | None = None) -> Any:
+        if name == "libx264" and mode == "w":
+            if use_nvenc:
+                return _CodecContextProxy(av.CodecContext.create("h264_nvenc", "w"), NVENC_OPTIONS, replace=True)
+            return _CodecContextProxy(av.CodecContext.create(name, mode), extra)
+        return av.CodecContext.create(name, mode)
 
-    shim = types.ModuleType("fitmirror_av_shim")
-    shim.__dict__.update(_ORIG_H264_AV.__dict__)
-    shim.CodecContext = CodecContext  # type: ignore[attr-defined]
-    aiortc_h264.av = shim
+    aiortc_h264.av = _shim(_ORIG_H264_AV, create)
     applied["h264"] = "h264_nvenc" if use_nvenc else f"libx264 preset={preset}"
+
+
+def _shim(module_av: Any, create: Any) -> types.ModuleType:
+    """A stand-in for the `av` module an aiortc codec module imported, with CodecContext.create replaced."""
+    shim = types.ModuleType("fitmirror_av_shim")
+    shim.__dict__.update(module_av.__dict__)
+    shim.CodecContext = type("CodecContext", (), {"create": staticmethod(create)})  # type: ignore[attr-defined]
+    return shim
+
+
+def configure_vp8() -> None:
+    """Merge VP8_OPTIONS into the options aiortc's VP8 encoder sets on its libvpx context."""
+
+    def create(name: str, mode: str | None = None) -> Any:
+        if name == "libvpx" and mode == "w":
+            return _CodecContextProxy(av.CodecContext.create(name, mode), VP8_OPTIONS)
+        return av.CodecContext.create(name, mode)
+
+    aiortc_vpx.av = _shim(_ORIG_VPX_AV, create)
+    applied["vp8"] = dict(VP8_OPTIONS)
 
 
 def set_bitrate_bounds(max_bps: int, min_bps: int | None = None) -> None:
@@ -138,6 +157,7 @@ def restore_all() -> None:
     JitterBuffer._remove_frame = _ORIG_REMOVE_FRAME  # type: ignore[method-assign]
     aioice.ice.get_host_addresses = _ORIG_GET_HOST_ADDRESSES
     aiortc_h264.av = _ORIG_H264_AV
+    aiortc_vpx.av = _ORIG_VPX_AV
     for mod, (lo, default, hi) in _ORIG_BITRATES.items():
         mod.MIN_BITRATE, mod.DEFAULT_BITRATE, mod.MAX_BITRATE = lo, default, hi
     applied.clear()
@@ -155,6 +175,7 @@ def apply_settings(settings: Any) -> dict[str, Any]:
             log.warning("nvenc=on but no usable NVENC encoder: %s; using libx264", why)
         use_nvenc = ok
     configure_h264(settings.h264_preset, use_nvenc)
+    configure_vp8()
     set_bitrate_bounds(settings.max_bitrate_bps, settings.min_bitrate_bps)
     enable_jitter_marker(bool(settings.jitter_buffer_marker))
     return dict(applied)

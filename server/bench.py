@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from fitmirror.browser import CHROMIUM, chromium_args, launch_chromium, wait_healthy
+from fitmirror.browser import CHROMIUM, chromium_args, launch_chromium, wait_healthy, wait_ready
 from fitmirror.config import REPO_ROOT, SHARED_DATA
 from server.aiortc_patches import enable_loopback_ice
 from server.testclient import Client, StampedCamera, now_ms32
@@ -181,6 +181,7 @@ async def _run(quick: bool, port: int, pid: int) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {"input": "640x480 @ 30 fps synthetic, VP8 both ways", "configs": {}}
     await wait_healthy(url, 300)
+    results["server_ready_s"] = round(await wait_ready(url, 600), 1)
     results["load_avg_before"] = os.getloadavg()
     for name, options in CONFIGS:
         warm = 1.5 if quick else 3
@@ -226,7 +227,8 @@ def run(quick: bool) -> dict[str, Any]:
     rows.append("")
     rows.append(
         f"Python aiortc client in the bench process (rows without 'Chromium'), or headless Chromium with a canvas "
-        f"webcam read back in requestVideoFrameCallback; server in its own process; load average before "
+        f"webcam read back in requestVideoFrameCallback; server in its own process, measured once /readyz said "
+        f"ready ({results.get('server_ready_s')} s after start); load average before "
         f"{results['load_avg_before'][0]:.1f}, after {results['load_avg_after'][0]:.1f} (2 cores). Round trip = "
         "stamp drawn into the input frame -> frame decoded by the client. Goal (idle machine, browser client): echo "
         "at 30 fps and < 60 ms median."

@@ -20,6 +20,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import av
+import cv2
 import numpy as np
 from aiortc import (
     MediaStreamTrack,
@@ -98,9 +99,25 @@ class RateMeter:
         return (len(self.times) - 1) / max(1e-3, now - self.times[0])
 
 
+KEEPALIVE_S = 0.5  # an output track repeats its last image after this long without a new one
+
+
+def video_frame(img: np.ndarray) -> av.VideoFrame:
+    """RGB image -> the encoders' own format (yuv420p) when the size allows it (even sides), else rgb24."""
+    h, w = img.shape[:2]
+    if h % 2 or w % 2:
+        return av.VideoFrame.from_ndarray(img, format="rgb24")
+    return av.VideoFrame.from_ndarray(cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+
+
 class PacedVideoTrack(MediaStreamTrack):
     """Output track: emits the newest pipeline image at most `fps` times a second, and repeats the last image
-    when no new one arrived within 1.5 frame periods, so the viewer never freezes on a stalled webcam."""
+    only as a keep-alive (KEEPALIVE_S without a new one: a stalled webcam, a slow first frame). Repeating at the
+    full rate, as before, spent an encode per repeat (~40 % of the frames sent when the pipeline makes 12 fps of
+    30) on pixels the viewer already shows.
+
+    Frames go to the encoder as yuv420p converted by OpenCV (0.2 ms at 1152x384): an rgb24 frame makes the
+    encoder convert it with swscale's generic path, ~7 ms of the ~11 ms per VP8 frame."""
 
     kind = "video"
 
@@ -129,7 +146,7 @@ class PacedVideoTrack(MediaStreamTrack):
             if now < earliest:
                 await asyncio.sleep(earliest - now)
             if not self._new.is_set():
-                timeout = self._last_emit + self._period * (1.0 if self._repeating else 1.5) - time.monotonic()
+                timeout = self._last_emit + max(KEEPALIVE_S, 1.5 * self._period) - time.monotonic()
                 if timeout > 0:
                     try:
                         await asyncio.wait_for(self._new.wait(), timeout)
@@ -143,7 +160,7 @@ class PacedVideoTrack(MediaStreamTrack):
         if self._cached is not None and self._cached[0] == id(img):
             frame = self._cached[1]
         else:
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame = video_frame(img)
             self._cached = (id(img), frame)
         now = time.monotonic()
         if self._t0 is None:

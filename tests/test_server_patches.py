@@ -11,11 +11,12 @@ import av
 import numpy as np
 from aiortc.codecs import h264, vpx
 from aiortc.codecs.h264 import H264Decoder, H264Encoder
+from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from server import aiortc_patches as patches
-from server.session import munge_answer
+from server.session import munge_answer, video_frame
 
 
 def _frames(n: int, size=(640, 480)):
@@ -64,6 +65,39 @@ def test_h264_preset_and_bitrate_bounds():
     finally:
         patches.restore_all()
     assert h264.av is av and vpx.MAX_BITRATE == 1_500_000 and h264.MAX_BITRATE == 3_000_000
+
+
+def test_vp8_without_denoiser_takes_yuv_frames_and_stays_decodable():
+    """The VP8 patch only turns libvpx's camera denoiser off; the output track hands the encoder yuv420p frames
+    (OpenCV's conversion gives swscale's luma within one grey level), and a decoder sees the same picture."""
+    try:
+        patches.configure_vp8()
+        enc, dec = Vp8Encoder(), Vp8Decoder()
+        img = np.zeros((384, 1152, 3), np.uint8)
+        img[:, :, 0] = np.linspace(0, 255, 1152, dtype=np.uint8)[None, :]
+        img[100:300, 200:500] = (30, 120, 200)
+        ref = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p").to_ndarray()
+        frame = video_frame(img)
+        assert frame.format.name == "yuv420p"
+        diff = np.abs(frame.to_ndarray().astype(int) - ref)
+        assert diff[:384].max() <= 1 and diff.mean() < 0.5  # luma exact; chroma differs only at sharp edges
+        assert video_frame(img[:383]).format.name == "rgb24"  # odd sizes keep rgb24 (the encoder converts)
+        out = []
+        for i in range(5):
+            f = video_frame(img)
+            f.pts, f.time_base = i * 3000, Fraction(1, 90000)
+            payloads, _ts = enc.encode(f)
+            data = b"".join(vpx.vp8_depayload(p) for p in payloads)
+            out += dec.decode(JitterFrame(data=data, timestamp=0))
+        # our options went through the proxy, and libvpx consumed them (PyAV leaves unknown ones in `options`)
+        assert isinstance(enc.codec, patches._CodecContextProxy) and patches.applied["vp8"] == patches.VP8_OPTIONS
+        assert "noise-sensitivity" not in enc.codec.options
+        assert out, "the patched encoder's stream must stay decodable"
+        got = out[-1].to_ndarray(format="rgb24").astype(int)
+        assert np.abs(got - img).mean() < 6, "decoded picture differs from the rendered one"
+    finally:
+        patches.restore_all()
+    assert vpx.av is av
 
 
 async def test_drain_newest_skips_to_the_last_frame():
