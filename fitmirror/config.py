@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     )
     audio_buffer_s: float = Field(10.0, description="Seconds of 16 kHz mono audio kept per session for voice.")
     voice_commands: bool = Field(True, description="Transcribe the session's microphone track into commands.")
+    render_overlap: bool = Field(
+        True,
+        description="Track frame N+1 while frame N renders (avatar pipeline): more fresh frames per second when a "
+        "core is free, at the cost of the two stages slowing each other where none is.",
+    )
     jitter_buffer_marker: bool = Field(
         True, description="Release received video frames on the RTP marker bit (saves ~33 ms per hop; aiortc patch)."
     )

@@ -2,9 +2,8 @@
 (cut to the chosen size, draped, posed with the body) -> moderngl render of the session's views.
 
 Tracking, pose and garments run on the session's worker thread; rendering runs on the pipeline's own render
-thread (it owns the EGL context; `server.pipeline.OverlappedPipeline`, which can also render one frame behind
-so that tracking frame N+1 overlaps rendering frame N: off by default, see there). Dressing takes seconds on CPU, so it runs on the garment stage's own
-thread: a quick drape first (a few hundred ms: the new garment shows almost at once), then the full drape.
+thread (it owns the EGL context; `server.pipeline.OverlappedPipeline`: frame N renders while frame N+1 is
+tracked). Dressing takes seconds on CPU, so it runs on the garment stage's own thread: a quick drape first (a few hundred ms: the new garment shows almost at once), then the full drape.
 Pipelines are pooled between sessions (`server.pipeline.release_pipeline`): every stage can `reset()`.
 """
 
@@ -21,7 +20,6 @@ import cv2
 import numpy as np
 
 from fitmirror.config import get_settings
-from server import pipeline as pipeline_mod
 from server.pipeline import FrameContext, OverlappedPipeline, Pipeline, blank, fit_image, label
 
 log = logging.getLogger("fitmirror.server.avatar")
@@ -343,9 +341,8 @@ def avatar_pipeline() -> Pipeline:
     os.environ.setdefault("ANNY_CACHE_DIR", str(get_settings().anny_cache_dir))
     pose = PoseStage()
     front = [TrackingStage(), pose, GarmentStage(pose)]
-    return OverlappedPipeline(
-        "avatar", front, [RenderStage], thread_name="fm-avatar-render", overlap=pipeline_mod.OVERLAP_RENDER
-    )
+    overlap = get_settings().render_overlap
+    return OverlappedPipeline("avatar", front, [RenderStage], thread_name="fm-avatar-render", overlap=overlap)
 
 
 def _selfcheck() -> None:  # pragma: no cover - manual: python -m server.avatar_stages PHOTO

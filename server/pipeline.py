@@ -196,11 +196,24 @@ class Pipeline:
         timings["layout"] = (time.perf_counter() - t0) * 1000
         return PipelineResult(outputs, timings, ctx.person_present, ctx.data.get("fit"), ctx.data.get("stage_error"))
 
-    def process(self, frame: FrameIn, state: RenderState) -> PipelineResult:
+    def process(self, frame: FrameIn, state: RenderState, timings: dict[str, float] | None = None) -> PipelineResult:
+        """One frame, start to finish, on the calling thread."""
         ctx = FrameContext(frame=frame, state=state)
-        timings: dict[str, float] = {}
+        timings = {} if timings is None else timings
         self._run(self.stages, ctx, timings)
         return self._finish(ctx, timings)
+
+    def submit(
+        self, frame: FrameIn, state: RenderState, timings: dict[str, float] | None = None
+    ) -> Future[PipelineResult]:
+        """Start a frame and return its result's future. Here the frame is done when this returns; a pipeline
+        with a back thread (OverlappedPipeline) returns as soon as the caller's part is done."""
+        fut: Future[PipelineResult] = Future()
+        try:
+            fut.set_result(self.process(frame, state, timings))
+        except Exception as e:
+            fut.set_exception(e)
+        return fut
 
     def reset(self) -> None:
         """Forget the session (tracking, body shape, outfit) so another session can reuse this pipeline."""
@@ -225,31 +238,21 @@ def _reset_stage(stage: Stage) -> None:
         reset()
 
 
-def _same_output(a: RenderState, b: RenderState) -> bool:
-    return (a.layout, a.views, a.view_size) == (b.layout, b.views, b.view_size)
-
-
 class OverlappedPipeline(Pipeline):
-    """Front stages on the caller's thread, back stages (render) + layout on the pipeline's own thread, which also
-    owns the back stages' thread-bound state (the GL context), so a pooled pipeline can serve sessions whose worker
-    threads differ.
+    """Front stages (tracking, pose, garments) on the caller's thread, back stages (render) + layout on the
+    pipeline's own thread, which also owns the back stages' thread-bound state (the GL context), so a pooled
+    pipeline can serve sessions whose worker threads differ.
 
-    With `overlap` the back runs one frame behind: frame N+1 is tracked while frame N renders and process(frame N)
-    returns frame N-1's result (the first frame, and a frame whose output geometry changed, are done in one go and
-    returned once more by the next call). Throughput then approaches 1/max(front, back) instead of
-    1/(front + back), but each result is two calls old: it pays only with spare cores. On the shared 2-core box
-    (load ~8, side by side in one process) it gave 4-9 fresh fps against 5-7 and a median frame age of 210-460 ms
-    against 130-210 ms, so it is off by default (`OVERLAP_RENDER`)."""
+    `submit()` returns once the front is done and frame N's render is queued, so the caller can track frame N+1
+    while frame N renders: throughput approaches 1/max(front, back) instead of 1/(front + back) and no frame
+    waits for another (an earlier design returned frame N-1's result from call N, which paid a frame of age for
+    the overlap). At most one render is in flight: submit() waits for the previous one before queueing the next,
+    so results complete in order and nothing queues up. `process()` is submit() then wait."""
 
     def __init__(
-        self,
-        name: str,
-        front: list[Stage],
-        back: list[Callable[[], Stage]],
-        thread_name: str,
-        overlap: bool = False,
+        self, name: str, front: list[Stage], back: list[Callable[[], Stage]], thread_name: str, overlap: bool = True
     ) -> None:
-        self.overlap = overlap
+        self.overlap = overlap  # False: submit() also waits for the render (in step, the settings' render_overlap)
         self._back_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
         try:
             back_stages = self._back_pool.submit(lambda: [make() for make in back]).result()
@@ -258,60 +261,45 @@ class OverlappedPipeline(Pipeline):
             raise
         super().__init__(name, [*front, *back_stages])
         self.front, self.back = front, back_stages
-        self._pending: tuple[Future[PipelineResult], RenderState] | None = None
-        self._last: PipelineResult | None = None  # returned once more to start the overlap
-        self._last_state: RenderState | None = None
+        self._pending: Future[PipelineResult] | None = None
 
     def _back_run(self, ctx: FrameContext, timings: dict[str, float]) -> PipelineResult:
         self._run(self.back, ctx, timings)
         return self._finish(ctx, timings)
 
-    def process(self, frame: FrameIn, state: RenderState) -> PipelineResult:
+    def submit(
+        self, frame: FrameIn, state: RenderState, timings: dict[str, float] | None = None
+    ) -> Future[PipelineResult]:
         ctx = FrameContext(frame=frame, state=state)
-        timings: dict[str, float] = {}
+        timings = {} if timings is None else timings
         self._run(self.front, ctx, timings)
-        pending, self._pending = self._pending, None
+        self._wait_pending()
+        self._pending = fut = self._back_pool.submit(self._back_run, ctx, timings)
         if not self.overlap:
-            if pending is not None:
-                self._drain(pending[0])
-            self._last = None
-            return self._back_pool.submit(self._back_run, ctx, timings).result()
-        if pending is not None and not _same_output(pending[1], state):
-            self._drain(pending[0])
-            pending = None
-        fut = self._back_pool.submit(self._back_run, ctx, timings)
-        last_ok = self._last is not None and self._last_state is not None and _same_output(self._last_state, state)
-        if pending is None and not last_ok:
-            self._last, self._last_state = fut.result(), state  # nothing to show yet: do this frame in one go
-            return self._last
-        self._pending = (fut, state)
-        if pending is None:
-            return self._last  # type: ignore[return-value]
-        self._last, self._last_state = pending[0].result(), pending[1]
-        return self._last
+            self._wait_pending()
+        return fut
 
-    @staticmethod
-    def _drain(fut: Future) -> None:
-        try:
-            fut.result()
-        except Exception as e:  # the frame is dropped anyway; a persistent failure shows on the next one
-            log.debug("dropped frame failed: %s", e)
+    def process(self, frame: FrameIn, state: RenderState, timings: dict[str, float] | None = None) -> PipelineResult:
+        return self.submit(frame, state, timings).result()
+
+    def _wait_pending(self) -> None:
+        """Wait for the render in flight; its failure belongs to its own future (the caller reports it)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.result()
+            except Exception as e:
+                log.debug("previous frame failed: %s", e)
 
     def reset(self) -> None:
-        if self._pending is not None:
-            self._drain(self._pending[0])
-            self._pending = None
-        self._last = None
+        self._wait_pending()
         for stage in self.front:
             _reset_stage(stage)
         for stage in self.back:  # on the thread that owns their GL context
             self._back_pool.submit(_reset_stage, stage).result()
 
     def shutdown(self) -> None:
-        if self._pending is not None:
-            self._drain(self._pending[0])
-            self._pending = None
-        self._last = None
+        self._wait_pending()
         try:
             for stage in self.front:
                 stage.close()
@@ -322,7 +310,6 @@ class OverlappedPipeline(Pipeline):
 
 # --- pool ----------------------------------------------------------------------------------------------
 
-OVERLAP_RENDER = False  # OverlappedPipeline's default (see its docstring)
 POOL_SIZE = 2  # idle pipelines kept per kind: each avatar one holds ~150-250 MB and a GL context
 _pool: dict[str, list[Pipeline]] = {}
 _pool_lock = threading.Lock()

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -419,14 +419,14 @@ class Session:
         if repeated:
             self.metrics.frames_repeated.inc()
 
-    def _process(self, frame: av.VideoFrame, seq: int, t_recv: float, state: RenderState) -> PipelineResult:
+    def _submit(self, frame: av.VideoFrame, seq: int, t_recv: float, state: RenderState) -> Future[PipelineResult]:
+        """Worker thread: convert, then the pipeline's part that runs here; the rest (render) may still run when
+        this returns (see OverlappedPipeline), so the next frame's tracking overlaps this frame's render."""
         t0 = time.perf_counter()
         img = frame.to_ndarray(format="rgb24")
-        convert_ms = (time.perf_counter() - t0) * 1000
+        timings = {"convert": (time.perf_counter() - t0) * 1000}
         assert self.pipeline is not None
-        result = self.pipeline.process(FrameIn(img, seq, t_recv), state)
-        result.timings_ms = {"convert": convert_ms, **result.timings_ms}
-        return result
+        return self.pipeline.submit(FrameIn(img, seq, t_recv), state, timings)
 
     async def _video_loop(self, track: MediaStreamTrack) -> None:
         session_id_var.set(self.id)
@@ -446,8 +446,8 @@ class Session:
                 self.drops += skipped
                 self.metrics.frames_dropped.inc(skipped)
             try:
-                result = await loop.run_in_executor(
-                    self.worker, self._process, frame, seq, t_recv, self.state.render_state()
+                fut = await loop.run_in_executor(
+                    self.worker, self._submit, frame, seq, t_recv, self.state.render_state()
                 )
             except RuntimeError as e:
                 if self.closing:
@@ -458,27 +458,41 @@ class Session:
                 self._pipeline_failed(e)
                 continue
             seq += 1
-            self.metrics.frames_processed.inc()
-            for name, ms in result.timings_ms.items():
-                self.metrics.stage_latency.labels(name).observe(ms / 1000)
-            total_ms = (time.monotonic() - t_recv) * 1000
-            self.metrics.pipeline_latency.observe(total_ms / 1000)
-            self.proc_ms.append(total_ms)
-            self.stage_ms = {k: round(v, 2) for k, v in result.timings_ms.items()}
-            for out, img in zip(self.out_tracks, result.outputs, strict=False):
-                out.push(img)
-            if result.error != self.last_stage_error:
-                self.last_stage_error = result.error
-                if result.error:
-                    await self.broadcast(P.error_msg("pipeline", result.error[:300]))
-            if result.fit is not None and result.fit != self.state.fit.model_dump(exclude_none=True):
-                self.state.fit = P.FitSummary(**result.fit)
-                await self.broadcast(P.dump(self.state.to_msg()))
-            if result.person_present is not None and result.person_present != self.person_present:
-                self.person_present = result.person_present
-                await self.broadcast(P.dump(P.TrackingMsg(present=result.person_present)))
+            # at most one frame renders while the next is tracked (the pipeline waits for it before queueing
+            # another), so at most two deliveries are ever pending
+            self._spawn(self._deliver(asyncio.wrap_future(fut), t_recv), "deliver")
             if ended:
                 break
+
+    async def _deliver(self, fut: asyncio.Future[PipelineResult], t_recv: float) -> None:
+        """A frame's result (in frame order: renders run one at a time): outputs to the tracks, events out."""
+        try:
+            result = await fut
+        except Exception as e:
+            if not self.closing:
+                self._pipeline_failed(e)
+            return
+        if self.closing:
+            return
+        self.metrics.frames_processed.inc()
+        for name, ms in result.timings_ms.items():
+            self.metrics.stage_latency.labels(name).observe(ms / 1000)
+        total_ms = (time.monotonic() - t_recv) * 1000
+        self.metrics.pipeline_latency.observe(total_ms / 1000)
+        self.proc_ms.append(total_ms)
+        self.stage_ms = {k: round(v, 2) for k, v in result.timings_ms.items()}
+        for out, img in zip(self.out_tracks, result.outputs, strict=False):
+            out.push(img)
+        if result.error != self.last_stage_error:
+            self.last_stage_error = result.error
+            if result.error:
+                await self.broadcast(P.error_msg("pipeline", result.error[:300]))
+        if result.fit is not None and result.fit != self.state.fit.model_dump(exclude_none=True):
+            self.state.fit = P.FitSummary(**result.fit)
+            await self.broadcast(P.dump(self.state.to_msg()))
+        if result.person_present is not None and result.person_present != self.person_present:
+            self.person_present = result.person_present
+            await self.broadcast(P.dump(P.TrackingMsg(present=result.person_present)))
 
     def _pipeline_failed(self, e: Exception) -> None:
         """Keep sending the last good frame; tell the client once per burst of failures."""

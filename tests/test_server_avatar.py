@@ -76,9 +76,10 @@ def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
 
 
 def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(shared_data):
-    """Rendering runs on the pipeline's own thread, in step with tracking by default, or (overlap) one frame
-    behind (outputs lag their inputs by one call, in order); a closed pipeline is reset and handed to the next session, on another worker thread, with
-    its dressed outfit cached: the next session in the same outfit is dressed on its first frame."""
+    """Rendering runs on the pipeline's own thread: submit() returns once frame N's render is queued, so frame
+    N+1 is tracked while it renders, and every result is its own frame's, in order; a closed pipeline is reset
+    and handed to the next session, on another worker thread, with its dressed outfit cached: the next session in
+    the same outfit is dressed on its first frame."""
     from avatar.tracking import load_image
     from server.pipeline import clear_pool, pooled
 
@@ -94,11 +95,9 @@ def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(share
 
     def first_session() -> tuple:
         pipe = build_pipeline("avatar")
-        default, pipe.overlap = pipe.overlap, False
         stamps = [read_stamp(pipe.process(frame(i), st).outputs[0]) for i in range(2)]
-        pipe.overlap = True
-        stamps += [read_stamp(pipe.process(frame(2 + i), st).outputs[0]) for i in range(4)]
-        pipe.overlap = default
+        futures = [pipe.submit(frame(2 + i), st) for i in range(4)]  # as a session's worker calls it
+        stamps += [read_stamp(f.result().outputs[0]) for f in futures]
         deadline = time.monotonic() + 150  # quick drape, then the full drape (cached when done)
         res = pipe.process(frame(4), st)
         while (res.fit is None or pipe.stages[2].job is not None) and time.monotonic() < deadline:
@@ -117,8 +116,8 @@ def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(share
 
     with ThreadPoolExecutor(1) as a:
         pipe1, stamps, fit = a.submit(first_session).result()
-    # in step, then overlapped: the first frame in one go (returned twice), then one frame behind, in order
-    assert stamps == [1000, 1001, 1002, 1002, 1003, 1004], stamps
+    # in step, then overlapped: each result is its own frame's, in order
+    assert stamps == [1000, 1001, 1002, 1003, 1004, 1005], stamps
     assert fit is not None and fit["status"] == "ok", fit
     assert pooled("avatar") >= 1
     with ThreadPoolExecutor(1) as b:  # another session's worker thread
