@@ -130,3 +130,52 @@ def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(share
     finally:
         clear_pool()
     assert pooled("avatar") == 0
+
+
+def test_colour_change_recolours_the_drape_on_the_next_frame(shared_data):
+    """'in red' / '换成红色' keeps the products and sizes: the outfit on show is re-textured on the very next frame
+    (same drape, same fit), with no re-drape; a different product still goes through the drape."""
+    from avatar.tracking import load_image
+    from server.pipeline import clear_pool
+
+    photo = sorted((shared_data / "tryon-photos" / "persons").glob("*.jpg"))[0]
+    img = fit_image(load_image(photo), (640, 480))
+
+    def state(color: str, bottom: str = "jeans-straight") -> RenderState:
+        outfit = ({"product_id": "tee-classic", "color": color}, {"product_id": bottom, "color": "blue"})
+        return RenderState(views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit)
+
+    def run() -> tuple:
+        pipe = build_pipeline("avatar")
+        garments = pipe.stages[2]
+        try:
+            st = state("white")
+            deadline = time.monotonic() + 150
+            res = pipe.process(FrameIn(img, 0, time.monotonic()), st)
+            while (res.fit is None or garments.job is not None) and time.monotonic() < deadline:
+                time.sleep(0.2)  # quick drape, then the full one
+                res = pipe.process(FrameIn(img, 1, time.monotonic()), st)
+            before = {m.product_id: m for m in garments.outfit.meshes}
+            red = pipe.process(FrameIn(img, 2, time.monotonic()), state("red"))
+            after = {m.product_id: m for m in garments.outfit.meshes}
+            recoloured_without_job = garments.job is None
+            other = pipe.process(FrameIn(img, 3, time.monotonic()), state("red", bottom="trousers-chino"))
+            redrape = garments.job is not None
+            return res, red, before, after, recoloured_without_job, other, redrape
+        finally:
+            pipe.close()
+            clear_pool()
+
+    with ThreadPoolExecutor(1) as pool:
+        res, red, before, after, no_job, _other, redrape = pool.submit(run).result()
+    assert no_job, "a colour change must not re-drape"
+    tee0, tee1 = before["tee-classic"], after["tee-classic"]
+    assert tee0.color == "white" and tee1.color == "red"
+    assert tee1.vertices is tee0.vertices and tee1.faces is tee0.faces, "the same drape, re-textured"
+    assert after["jeans-straight"] is before["jeans-straight"] or after["jeans-straight"].texture is not None
+    mean = tee1.texture.reshape(-1, 3).mean(0)
+    assert mean[0] > mean[1] + 40 and mean[0] > mean[2] + 40, f"the tee's fabric is not red: {mean}"
+    assert red.fit == res.fit, "same products and sizes: the same fit"
+    diff = np.abs(red.outputs[0].astype(int) - res.outputs[0].astype(int)).mean()
+    assert diff > 1.0, "the next frame must show the new colour"
+    assert redrape, "another product needs a drape"

@@ -152,6 +152,18 @@ class DressedOutfit:
     def fit_text(self, lang: str = "en") -> str:
         return "; ".join(f.text(lang) for f in self.fits)
 
+    def recolored(self, fabrics: dict[str, tuple[str, np.ndarray]]) -> DressedOutfit:
+        """The same drape in other colour variants (product id -> (colour name, fabric tile)): a colour never
+        changes the cut, so geometry, bindings, fit and the per-frame poser are shared and no re-drape is needed
+        ("in red" is visible with the next frame instead of after a drape)."""
+        meshes = []
+        for m in self.meshes:
+            if m.product_id in fabrics:
+                color, tex = fabrics[m.product_id]
+                m = dataclasses.replace(m, color=color, texture=tex, colors=_vertex_colors(tex, m.uvs))
+            meshes.append(m)
+        return dataclasses.replace(self, meshes=meshes)
+
     def pose(
         self,
         posed_body_vertices: np.ndarray,
