@@ -33,6 +33,7 @@ LAYOUTS: list[tuple[str, dict[str, Any]]] = [
     ("preview mosaic 3x384 (reference)", {"pipeline": "preview", "layout": "mosaic", "views": VIEWS}),
 ]
 RULES_COMMAND = "show me the red dress"
+COLOUR_COMMAND = "换成黄色"  # the dress on show in yellow: a re-texture, no re-drape
 LLM_COMMAND = "something elegant for a wedding in blue"  # free-form: the rules hand it to the LLM
 
 # canvas webcam = the person photo + a stamp; a signature of the first tile of every returned frame (16x16
@@ -60,12 +61,13 @@ async ([photo, opts]) => {
         const tw = opts.layout === 'mosaic' ? video.videoWidth / 3 : video.videoWidth;
         kg.drawImage(video, 0, video.videoHeight * 0.1, tw, video.videoHeight * 0.9, 0, 0, 16, 16);
         const d = kg.getImageData(0, 0, 16, 16).data, sig = [];
-        let red = 0;
+        let red = 0, yellow = 0;
         for (let i = 0; i < d.length; i += 4) {
           sig.push((d[i] + d[i + 1] + d[i + 2]) / 3);
           if (d[i] > d[i + 1] + 60 && d[i] > d[i + 2] + 50) red++;
+          if (d[i] > 120 && d[i + 1] > 100 && d[i + 2] < Math.min(d[i], d[i + 1]) - 50) yellow++;
         }
-        window.__sigs.push({ t: performance.now(), sig, red: red / 256 });
+        window.__sigs.push({ t: performance.now(), sig, red: red / 256, yellow: yellow / 256 });
         if (window.__sigs.length > 3000) window.__sigs.shift();
       }
       video.requestVideoFrameCallback(onFrame);
@@ -153,7 +155,11 @@ async def _chromium_layout(browser, url: str, pid: int, options: dict, warm_s: f
                 "rules": await _command(page, RULES_COMMAND,
                                         "m.type === 'state' && JSON.stringify(m.outfit).includes('red')", 60),
             }  # fmt: skip
-            if not quick:  # 30-70 s on this CPU (first call loads the GGUF): too long for --quick
+            await asyncio.sleep(3)  # the red dress's full drape lands first
+            out["commands"]["rules_colour"] = await _command(
+                page, COLOUR_COMMAND, "m.type === 'state' && JSON.stringify(m.outfit).includes('yellow')", 30
+            )
+            if not quick:  # the GGUF is loaded and warm (/readyz), but a free-form parse still takes seconds here
                 out["commands"]["llm"] = await _command(
                     page, LLM_COMMAND, "m.type === 'state' && JSON.stringify(m.outfit).includes('dress')", 180
                 )
@@ -165,7 +171,8 @@ async def _chromium_layout(browser, url: str, pid: int, options: dict, warm_s: f
 
 async def _command(page, text: str, state_js: str, timeout_s: float, visible: bool = True) -> dict[str, Any]:
     """Typed command -> its state event (ms) and the first returned frame whose first tile visibly changed (ms):
-    mean |signature - pre-command signature| above 4x the idle frame-to-frame noise, or more red for a red item."""
+    mean |signature - pre-command signature| above 4x the idle frame-to-frame noise, or more red (yellow) for a
+    red (yellow) item."""
     t0 = await page.evaluate(
         "(text) => { window.__t0 = performance.now(); fm.command(text); return window.__t0; }", text
     )
@@ -192,9 +199,10 @@ async def _command(page, text: str, state_js: str, timeout_s: float, visible: bo
             noise = float(np.mean([np.abs(np.array(a["sig"]) - np.array(b["sig"])).mean()
                                    for a, b in itertools.pairwise(before)]))  # fmt: skip
             red0 = float(np.mean([s["red"] for s in before]))
+            yellow0 = float(np.mean([s["yellow"] for s in before]))
             for s in after:
                 d = float(np.abs(np.array(s["sig"]) - ref).mean())
-                if d > max(4 * noise, 3.0) or s["red"] > red0 + 0.05:
+                if d > max(4 * noise, 3.0) or s["red"] > red0 + 0.05 or s["yellow"] > yellow0 + 0.03:
                     res["visible_ms"] = round(s["t"] - t0)
                     res["change"] = round(d, 1)
                     return res
@@ -280,7 +288,7 @@ def _markdown(res: dict[str, Any]) -> str:
     lay = res["layouts"]
     mosaic = lay.get(LAYOUTS[0][0], {})
     cmds = mosaic.get("commands", {})
-    fm, rd = cmds.get("rules_fitmap", {}), cmds.get("rules", {})
+    fm, rd, col = cmds.get("rules_fitmap", {}), cmds.get("rules", {}), cmds.get("rules_colour", {})
 
     def v(x: Any, unit: str = "") -> str:
         return "n/a" if x is None else f"{x}{unit}"
@@ -296,10 +304,12 @@ def _markdown(res: dict[str, Any]) -> str:
         f"{'yes' if (mosaic.get('g2g_ms_median') or 1e9) < 150 else 'no'} |",
         f"| rules-path command visible < 300 ms | 'show the fit map' (render only): state "
         f"{v(fm.get('state_ms'), ' ms')}, visible {v(fm.get('visible_ms'), ' ms')}; '{RULES_COMMAND}' (re-drape): "
-        f"state {v(rd.get('state_ms'), ' ms')}, visible {v(rd.get('visible_ms'), ' ms')}; 'turn around' state "
-        f"{v(cmds.get('rules_view', {}).get('state_ms'), ' ms')} | "
+        f"state {v(rd.get('state_ms'), ' ms')}, visible {v(rd.get('visible_ms'), ' ms')}; '{COLOUR_COMMAND}' "
+        f"(colour only): state {v(col.get('state_ms'), ' ms')}, visible {v(col.get('visible_ms'), ' ms')}; "
+        f"'turn around' state {v(cmds.get('rules_view', {}).get('state_ms'), ' ms')} | "
         f"{'yes' if (fm.get('visible_ms') or 1e9) < 300 else 'no'} (render-only), "
-        f"{'yes' if (rd.get('visible_ms') or 1e9) < 300 else 'no'} (new garment) |",
+        f"{'yes' if (col.get('visible_ms') or 1e9) < 300 else 'no'} (colour), "
+        f"{'yes' if (rd.get('visible_ms') or 1e9) < 300 else 'no'} (new garment: a drape) |",
     ]
     if "llm" not in cmds:
         rows.append(
