@@ -70,7 +70,11 @@ class Settings(BaseSettings):
     default_views: str = Field("front,left,back", description="Views for a session that names none.")
     default_layout: Literal["mosaic", "tracks", "stereo", "mirror"] = Field("mosaic", description="Output layout.")
     view_size_px: int = Field(384, description="Side of one rendered view in pixels.")
-    output_fps: int = Field(15, description="Output frame rate.")
+    output_fps: int = Field(
+        30,
+        description="Cap on the output frame rate: a new image is sent as soon as it is ready, at most this often "
+        "(the last one is repeated only as a 0.5 s keep-alive).",
+    )
     video_codec: Literal["auto", "vp8", "h264"] = Field("auto", description="Preferred codec (auto: client order).")
     h264_preset: str = Field("ultrafast", description="libx264 preset used by aiortc's H.264 encoder.")
     nvenc: Literal["auto", "on", "off"] = Field("auto", description="Use NVENC for H.264 when available.")
