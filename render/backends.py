@@ -60,7 +60,20 @@ class NvdiffrastRasterizer:  # pragma: no cover - needs CUDA
         if not torch.cuda.is_available():
             raise SetupError("nvdiffrast needs CUDA", hint="use render_backend=moderngl on CPU machines")
         self._dr = dr
-        self.ctx = dr.RasterizeCudaContext()
+        try:
+            self.ctx = dr.RasterizeCudaContext()
+        except ModuleNotFoundError as e:
+            # nvdiffrast <= 0.3.3 builds its plugin with torch's JIT load() and then imports it by name, but
+            # current torch loads a JIT module from its build folder without putting that folder on sys.path
+            # (seen on an H100 with torch 2.11): put it there and ask again, the build is already done.
+            if not (e.name or "").startswith("nvdiffrast_plugin"):
+                raise
+            import sys
+
+            from torch.utils import cpp_extension
+
+            sys.path.insert(0, cpp_extension._get_build_directory(e.name, False))
+            self.ctx = dr.RasterizeCudaContext()
         self.renderer_string = f"nvdiffrast CUDA ({torch.cuda.get_device_name()})"
 
     def triangle_ids(self, vertices, faces, camera: Camera) -> np.ndarray:
