@@ -14,6 +14,9 @@ ls -la /tmp/parts
 if [ "$mode" = stage ]; then
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   python3 -c 'import sys, torch; print(sys.version, torch.__version__, torch.version.cuda)'
+  nvidia-smi -q | grep -i -A3 'encoder stats' | head -4
+  ls /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu 2>/dev/null | grep -i -E 'nvidia-encode|libcuda.so|EGL_nvidia' | head
+  command -v nvcc ninja g++ xz zstd; nproc; grep -m1 'model name' /proc/cpuinfo
   exit 0
 fi
 OUT=${OUT:-/tmp/out}
@@ -27,6 +30,12 @@ fi
 if [ ! -d /tmp/site312 ]; then
   cat /tmp/parts/site312.tar.xz.* | xz -d -T0 | tar -x -C /tmp || exit 1
   tar -x -C /tmp -f /tmp/parts/extra.tar || exit 1
+fi
+# mediapipe's python modules of the models pruned from the site dir (solutions import them); ANSUR II for the
+# typed-measurement fit (avatar/shape.py reads ../shared/data/ansur-ii)
+if [ -d .whl/p4 ]; then
+  cp -rn .whl/p4/mpmod/* /tmp/site312/mediapipe/modules/
+  if [ ! -e ../shared/data/ansur-ii ]; then mkdir -p ../shared/data && ln -s "$PWD/.whl/p4/ansur-ii" ../shared/data/ansur-ii; fi
 fi
 export PYTHONPATH=/tmp/extra/site:/tmp/site312 PYTHONUNBUFFERED=1
 export FITMIRROR_CACHE_DIR=/tmp/fm ANNY_CACHE_DIR=/tmp/fm/anny TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16
