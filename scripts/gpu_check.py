@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-FPS = 15  # the server's output frame rate (settings.output_fps)
+FPS = 15  # fresh frames per second per session that capacity is planned for (output_fps is only a cap)
 WEBRTC_CPU_MS = 10.0  # asyncio + RTP/SRTP per frame at 15 fps (~0.15 core, bench/RESULTS.md echo pipeline)
 PHOTO_NAMES = ("tryon-photos/persons/ootd__model_4.png",)
 
