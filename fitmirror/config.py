@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         description="Pipelines `fitmirror serve` builds once at start-up on a background thread (comma-separated; "
         "empty = none), so the first shopper's answer is not delayed by model loading (7-20 s on a loaded CPU).",
     )
+    predrape_catalogue: bool = Field(
+        True,
+        description="With the avatar pipeline preloaded: drape every catalogue product alone, in its default size, on "
+        "the average body at start-up (~10-20 s on 2 cores, before /readyz), so 'show me the red dress' shows with "
+        "the next frame instead of after a drape.",
+    )
     preload_llm: bool = Field(
         True,
         description="`fitmirror serve` loads the LLM and evaluates its system prompt at start-up (background), so "

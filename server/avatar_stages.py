@@ -107,6 +107,60 @@ class PoseStage:
 QUICK_DRAPE_SUBSTEPS = 2  # first pass of a new outfit: ~0.35 s instead of ~1.5-1.9 s (24), same cut and fit
 FULL_DRAPE_SUBSTEPS = 24  # avatar.garments' default
 DRESSED_CACHE = 4  # dressed outfits kept per pipeline (average body): switching back, or the next session's demo
+# (product id, size, product JSON hash) -> the product alone, fully draped on the average body (predrape_catalogue)
+PREDRAPED: dict[tuple[str, str, int], Any] = {}
+_predraped_lock = threading.Lock()
+
+
+def _product_key(product: Any, size: str) -> tuple[str, str, int]:
+    """A catalogue edit (new size chart, new cut) changes the hash, so a stale drape is never shown."""
+    return (product.id, size, hash(product.model_dump_json()))
+
+
+def default_size(product: Any, size: str | None = None) -> str:
+    """The size an outfit item is cut in: the asked one when the chart has it, else M, else the chart's first."""
+    if size and size in product.size_chart:
+        return size
+    return "M" if "M" in product.size_chart else next(iter(product.size_chart))
+
+
+def _fresh(outfit: Any) -> Any:
+    """A shared drape for one more pipeline: its own per-frame poser and hem-swing state."""
+    import dataclasses
+
+    return dataclasses.replace(outfit, _poser=None, _swing=None, _posed_collider=None)
+
+
+def predrape_catalogue(pipe: Pipeline, product_ids: list[str] | None = None) -> dict[str, float]:
+    """Drape each catalogue product alone, in its default size, on `pipe`'s average body (full substeps) into
+    PREDRAPED, shared by every avatar pipeline of this process. Blocking; start-up preload. Returns counts and
+    seconds. A product that fails to drape is logged and skipped (its command then drapes as usual)."""
+    import time
+
+    from server.catalog_db import CatalogDB
+
+    stage = next(st for st in pipe.stages if isinstance(st, GarmentStage))
+    t0 = time.monotonic()
+    products = [p for p in CatalogDB().all() if product_ids is None or p.id in product_ids]
+    done = failed = 0
+    for i, product in enumerate(products):
+        size = default_size(product)
+        key = _product_key(product, size)
+        with _predraped_lock:
+            if key in PREDRAPED:
+                continue
+        try:
+            outfit = stage._default_dresser.dress([(product, size, None)], drape_substeps=FULL_DRAPE_SUBSTEPS)
+        except Exception as e:
+            failed += 1
+            log.warning("pre-drape of %s failed: %s", product.id, e)
+            continue
+        with _predraped_lock:
+            PREDRAPED[key] = _fresh(outfit)
+        done += 1
+        if (i + 1) % 5 == 0 or i + 1 == len(products):
+            log.info("pre-draped %d/%d catalogue products (%.1f s)", i + 1, len(products), time.monotonic() - t0)
+    return {"draped": done, "failed": failed, "seconds": round(time.monotonic() - t0, 1)}
 
 
 class GarmentStage:
@@ -159,8 +213,7 @@ class GarmentStage:
                 product = page.products[0]
             colors = [c.name for c in product.colors]
             color = it.get("color") if it.get("color") in colors else None
-            sz = size if size and size in product.size_chart else ("M" if "M" in product.size_chart else None)
-            items.append((product, sz or next(iter(product.size_chart)), color))
+            items.append((product, default_size(product, size), color))
         return items
 
     def _job(
@@ -199,6 +252,37 @@ class GarmentStage:
         self.error = None
         self._last_t = None  # a new outfit starts at rest
         self._shown = (key, quick)
+
+    def _from_predraped(self, s: Any, key: tuple) -> bool:
+        """One catalogue item in its default size on the average body: shown from PREDRAPED (re-textured to the
+        asked colour) with the next frame. False when not pre-draped (the caller drapes)."""
+        if s.measurements or len(s.outfit) != 1 or not PREDRAPED:
+            return False
+        try:
+            items = self._products(s.outfit, s.size)
+        except Exception:  # the drape path reports catalogue errors
+            return False
+        if len(items) != 1:
+            return False
+        product, size, color = items[0]
+        with _predraped_lock:
+            hit = PREDRAPED.get(_product_key(product, size))
+        if hit is None:
+            return False
+        outfit = _fresh(hit)
+        name = product.color(color).name
+        if outfit.meshes[0].color != name:
+            from fitmirror.demo_catalog import product_texture
+
+            outfit = outfit.recolored({product.id: (name, product_texture(product, name))})
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
+        self._show(outfit, key)
+        self._cache[key] = outfit
+        while len(self._cache) > DRESSED_CACHE:
+            self._cache.popitem(last=False)
+        return True
 
     def _recolor(self, s: Any, key: tuple) -> bool:
         """A colour-only change of the outfit on show ("in red", "换成红色"): the same drape with the new fabrics
@@ -244,7 +328,7 @@ class GarmentStage:
                     self.job.cancel()
                     self.job = None
                 self._show(cached, key)
-            elif not self._recolor(s, key):
+            elif not self._recolor(s, key) and not self._from_predraped(s, key):
                 self._submit(s, QUICK_DRAPE_SUBSTEPS if s.outfit else FULL_DRAPE_SUBSTEPS)
         if self.job is not None and self.job.done() and not self.job.cancelled():
             quick = self._job_quick

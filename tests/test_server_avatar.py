@@ -179,3 +179,41 @@ def test_colour_change_recolours_the_drape_on_the_next_frame(shared_data):
     diff = np.abs(red.outputs[0].astype(int) - res.outputs[0].astype(int)).mean()
     assert diff > 1.0, "the next frame must show the new colour"
     assert redrape, "another product needs a drape"
+
+
+def test_a_predraped_product_shows_on_the_next_frame(shared_data):
+    """'show me the red dress': a catalogue product alone in its default size is pre-draped at start-up, so the
+    command's next frame shows it (re-textured to the asked colour) with its fit, and no drape runs; an edited
+    product (its JSON changed) or another size is draped as before."""
+    from avatar.tracking import load_image
+    from server import avatar_stages
+    from server.pipeline import clear_pool
+
+    photo = sorted((shared_data / "tryon-photos" / "persons").glob("*.jpg"))[0]
+    img = fit_image(load_image(photo), (640, 480))
+
+    def state(color: str, size: str | None = None) -> RenderState:
+        outfit = ({"product_id": "dress-polka", "color": color},)
+        return RenderState(views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit, size=size)
+
+    def run() -> tuple:
+        pipe = build_pipeline("avatar")
+        garments = pipe.stages[2]
+        try:
+            took = avatar_stages.predrape_catalogue(pipe, ["dress-polka"])
+            res = pipe.process(FrameIn(img, 0, time.monotonic()), state("red"))
+            first = (res.fit, garments.job is None, [(m.product_id, m.size, m.color) for m in garments.outfit.meshes])
+            pipe.process(FrameIn(img, 1, time.monotonic()), state("red", size="XL"))
+            other_size_drapes = garments.job is not None
+            return took, first, other_size_drapes
+        finally:
+            pipe.close()
+            clear_pool()
+            avatar_stages.PREDRAPED.clear()
+
+    with ThreadPoolExecutor(1) as pool:
+        took, (fit, no_job, meshes), other_size_drapes = pool.submit(run).result()
+    assert took["draped"] == 1 and took["failed"] == 0, took
+    assert no_job and fit is not None and fit["status"] == "ok" and fit["size"] == "M", fit
+    assert meshes == [("dress-polka", "M", "red")], meshes
+    assert other_size_drapes, "a size that was not pre-draped is draped as before"
