@@ -40,9 +40,9 @@ def server():
     from server.app import preload_nlu, preload_pipelines
 
     srv = ServerThread()
-    # what `fitmirror serve` does at start-up (create_app(preload=True)): the avatar models are loaded before
-    # the first shopper, whose answer would otherwise wait 7-20 s on a loaded CPU
-    print(f"preloaded: {preload_pipelines(['avatar'])}; LLM {preload_nlu()} s")
+    # what `fitmirror serve` does at start-up (create_app(preload=True)): the avatar models are loaded and the
+    # catalogue pre-draped before the first shopper, whose answer would otherwise wait 7-20 s on a loaded CPU
+    print(f"preloaded: {preload_pipelines(['avatar'], predrape=True)}; LLM {preload_nlu()} s")
     yield srv
     srv.stop()
 
