@@ -114,14 +114,12 @@ class ParseContext(BaseModel):
     def prompt_summary(self, max_products: int = 30) -> str:
         """Compact text for the LLM prompt: outfit, last turns, a catalogue digest."""
         lines = []
-        if self.outfit:
-            lines.append(
-                "Wearing: "
-                + "; ".join(
-                    f"{i.name or i.id} ({i.category}, {i.color or '?'}, size {i.size or '?'})" for i in self.outfit
-                )
-                + ")"
-            )
+        if self.outfit:  # only what is known: a "size ?" made the 1.5B model invent sizes
+            items = []
+            for i in self.outfit:
+                facts = [i.category, *([i.color] if i.color else []), *([f"size {i.size}"] if i.size else [])]
+                items.append(f"{i.name or i.id} ({', '.join(facts)})")
+            lines.append("(wearing now: " + "; ".join(items) + ")")
         for t in self.history[-3:]:
             if t.text:
                 lines.append(f"(earlier: {t.text[:120]})")

@@ -128,7 +128,7 @@ def parse(
         if rules is not None:
             return done(rules.actions, rules.reply, "rules", rules.confidence, ["llm output invalid"])
         return done([], NOT_UNDERSTOOD[lang], f"llm:{engine.name}", 0.0, ["llm output invalid"])
-    actions = ground_actions(cmd.actions, ctx)
+    actions = ground_actions(cmd.actions, ctx, t)
     if actions:
         reply = reply_for(actions, lang)
     else:
@@ -138,13 +138,27 @@ def parse(
     return done(actions, reply, f"llm:{engine.name}", 0.9)
 
 
-def ground_actions(actions: list[Any], ctx: ParseContext) -> list[Any]:
-    """Drop what the LLM cannot know: product ids not in the catalogue."""
+def ground_actions(actions: list[Any], ctx: ParseContext, text: str | None = None) -> list[Any]:
+    """Drop what the LLM cannot know: product ids not in the catalogue, and (given the utterance) a colour or an
+    absolute size nobody said. The 1.5B model copies them from the context ("something elegant for a wedding in
+    blue" while wearing a white tee came back as "white, size 38"); "+1"/"-1" (bigger, smaller) stay."""
+    from nlu.rules import mentioned_colors, mentions_size
+
     ids = {p.id for p in ctx.catalog} | {i.id for i in ctx.outfit}
+    colors = mentioned_colors(text) if text is not None else None
+    sized = mentions_size(text) if text is not None else True
     out = []
     for a in actions:
-        if getattr(a, "type", None) == "select" and a.product_id and a.product_id not in ids:
+        kind = getattr(a, "type", None)
+        if kind == "select" and a.product_id and a.product_id not in ids:
             a = a.model_copy(update={"product_id": None})
+        if colors is not None:
+            if kind == "set_color" and a.color not in colors:
+                continue
+            if kind == "select" and a.color is not None and a.color not in colors:
+                a = a.model_copy(update={"color": None})
+        if kind == "set_size" and not sized and a.size not in ("+1", "-1"):
+            continue
         out.append(a)
     return out
 

@@ -367,6 +367,27 @@ class _Scanner:
         return out
 
 
+_EN_COLOR_RE = re.compile(r"(?<![a-z])(?:" + "|".join(p for p, _ in EN_COLOR) + r")(?![a-z])")
+_SIZE_MENTION = re.compile(
+    rf"(?<![a-z0-9])(?:size|sized)\b|(?<![a-z0-9]){_SIZE_TOKEN}(?![a-z0-9])|"
+    + "|".join(map(re.escape, ZH_SIZE_WORD))
+    + r"|[0-9零一二两三四五六七八九十]+\s*(?:码|号)|尺码|尺寸"
+)
+
+
+def mentioned_colors(text: str) -> set[str]:
+    """Canonical colours the utterance names (en and zh), e.g. to ground an LLM's output in what was said."""
+    t = text.lower()
+    found = {next(v for p, v in EN_COLOR if re.fullmatch(p, m.group(0))) for m in _EN_COLOR_RE.finditer(t)}
+    found |= {v for p, v in ZH_COLOR if re.search(p, t)}
+    return found
+
+
+def mentions_size(text: str) -> bool:
+    """Whether the utterance names a size at all ("M", "size 38", "中号", "38码")."""
+    return bool(_SIZE_MENTION.search(text.lower()))
+
+
 def _size_value(tok: str) -> str:
     tok = tok.strip().lower()
     if tok in EN_SIZE_WORD:

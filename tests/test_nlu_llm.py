@@ -196,3 +196,26 @@ def test_compact_syntax() -> None:
         compact.to_command("set_measurement height 9999")  # out of range: pydantic's ValidationError
     llama_cpp = pytest.importorskip("llama_cpp")
     assert llama_cpp.LlamaGrammar.from_string(compact.grammar(), verbose=False)
+
+
+def test_llm_output_is_grounded_in_what_was_said() -> None:
+    """The 1.5B model copied the outfit in the context into its answer ("something elegant for a wedding in blue"
+    while wearing a white tee -> white, size 38): a colour or an absolute size nobody said is dropped; relative
+    sizes and what was said stay. The context is well-formed and says only what is known."""
+    from nlu.context import OutfitItem
+    from nlu.parser import ground_actions
+    from nlu.schema import Select, SetColor, SetSize
+
+    ctx = ParseContext(outfit=[OutfitItem(id="tee-classic", category="tshirt", color="white")])
+    assert ctx.prompt_summary() == "(wearing now: tee-classic (tshirt, white))"
+
+    def grounded(text: str, actions: list) -> list[dict]:
+        return [a.model_dump(exclude_none=True) for a in ground_actions(actions, ctx, text)]
+
+    made_up = [Select(category="dress", color="white"), SetColor(color="white"), SetSize(size="38")]
+    assert grounded("something elegant for a wedding", made_up) == [{"type": "select", "category": "dress"}]
+    said = [Select(category="dress", color="blue"), SetSize(size="M"), SetSize(size="+1")]
+    assert grounded("the blue dress in size M", said) == [a.model_dump(exclude_none=True) for a in said]
+    assert grounded("换成红色", [SetColor(color="red")]) == [{"type": "set_color", "color": "red"}]
+    assert grounded("38码", [SetSize(size="38")]) == [{"type": "set_size", "size": "38"}]
+    assert grounded("a bit bigger please", [SetSize(size="+1")]) == [{"type": "set_size", "size": "+1"}]
