@@ -857,6 +857,45 @@ def _thigh_columns(lm_px: np.ndarray) -> tuple[float, float]:
     return tuple(float((lm_px[LM[f"{s}_hip"], 0] + lm_px[LM[f"{s}_knee"], 0]) / 2) for s in ("left", "right"))
 
 
+@functools.lru_cache(maxsize=1)
+def _unpitched_bones(body: BodyModel) -> np.ndarray:
+    """Bones whose pitch the photo fit takes out: all but the forearms and hands (elbows down)."""
+    parents = body.parents
+    arm_roots = {body.bone_index["lowerarm01.L"], body.bone_index["lowerarm01.R"]}
+    keep = []
+    for j in range(len(parents)):
+        k = j
+        while k >= 0 and k not in arm_roots:
+            k = int(parents[k])
+        if k < 0:
+            keep.append(j)
+    return np.array(keep, np.int64)
+
+
+def _without_pitch(body: BodyModel, G: np.ndarray, R_p: np.ndarray, dR: np.ndarray) -> np.ndarray:
+    """The pose G (anny world-orient, posed as pose_world_orient(rest, G, 0, R_p) @ dR.T) with the pitch taken out
+    of every bone above the elbows: each bone's rotation from rest is turned, by the smallest rotation of its up
+    axis into the image plane (the camera's x-y plane), so that head, torso, legs and upper arms keep their yaw
+    and their tilt in the image and lose their lean towards or away from the camera (the rest posture's own
+    curves stay). That lean comes from MediaPipe's depth: on rendered bodies it put the pelvis and torso ~8
+    degrees forward (the truth: pelvis 0, chest -5 to +8), the head ~12 back and, through the 2D leg refinement's ray-sphere
+    intersections (the model is placed ~4 % too far: MediaPipe's shoulder-hip distance is short), the thighs ~18
+    forward. A front view cannot see it, but it changes the model's image height (the fit's scale) and where its
+    rows fall: the hips came out ~2 cm wide. Forearms and hands keep theirs (bent elbows point at the camera)."""
+    from avatar.pose import min_rotation
+
+    A = (dR @ R_p).astype(np.float64)
+    out = G.copy()
+    for j in _unpitched_bones(body):
+        R = A @ G[j].astype(np.float64)
+        u = R[:, 1]
+        f = np.array([u[0], u[1], 0.0])
+        if np.linalg.norm(f) < 0.5:  # pointing at the camera: leave it
+            continue
+        out[j] = (A.T @ min_rotation(u, f) @ R).astype(G.dtype)
+    return out
+
+
 def _rows_fit(shape, tracking, height_cm, weight_kg, fixed, rounds) -> tuple[BodyShape, dict]:
     """Gauss-Newton on the phenotypes so that the posed model's torso widths, at the same fractions of its image
     height, match the person's (scaled by the two image heights), with the typed height (and weight) as targets.
@@ -929,6 +968,8 @@ def _rows_fit(shape, tracking, height_cm, weight_kg, fixed, rounds) -> tuple[Bod
         solver = PoseSolver(BodyShape(dict(p)), smoothing=0.0)
         posed = solver.solve(tracking)
         G, R_p, dR, t = solver.last_pose
+        G = _without_pitch(body, G, R_p, dR)  # the model's widths are taken from this pose; the person's mask
+        # (arm cut-out, thigh columns) from the solved one, whose limbs were refined onto the 2D landmarks
         h_person, w_person, thighs = person_row_widths(posed, tracking)
         ok = np.isfinite(w_person)
         info["rows_used"] = int(ok.sum())
@@ -939,6 +980,7 @@ def _rows_fit(shape, tracking, height_cm, weight_kg, fixed, rounds) -> tuple[Bod
         fits = [gauss_newton(s, ROW_ITERATIONS, *meas) for s in starts]
         p, cost, a = min(fits, key=lambda f: f[1])
         info["row_residual_px_median"] = round(float(np.median(a)), 2)
+        info["fit_pose"] = "pitch removed above the elbows"
         info["cost"] = round(cost, 1)
     m = measure_mesh(body.rest_batch([p])[0], body)
     return BodyShape(p, measurements=m, source="photo"), info

@@ -90,3 +90,33 @@ def test_cut_off_body_falls_back_to_width_ratios_and_says_so(rendered_body):
     shape = shape_from_photo(tr, truth.height_cm, sex="female")
     assert shape.fit_info["variant"] == "ratios", shape.fit_info
     assert 70 < shape.measurements.chest_cm < 125
+
+
+def test_fit_pose_loses_its_pitch_above_the_elbows_only():
+    """The row fit poses the model without lean towards/away from the camera (MediaPipe's depth): every bone
+    above the elbows ends with its up axis in the image plane and keeps its tilt in the image; forearms keep
+    their pitch."""
+    import numpy as np
+
+    from avatar.body import get_body_model
+    from avatar.pose import rotvec_to_matrix
+    from avatar.shape import _unpitched_bones, _without_pitch
+
+    body = get_body_model()
+    rng = np.random.default_rng(3)
+    J = len(body.bone_names)
+    G = np.stack([rotvec_to_matrix(rng.normal(0, 0.3, 3)) for _ in range(J)]).astype(np.float32)
+    R_p = rotvec_to_matrix(np.array([0.0, 0.4, 0.0])).astype(np.float32)
+    dR = rotvec_to_matrix(np.array([0.1, 0.0, 0.05]))
+    out = _without_pitch(body, G, R_p, dR)
+    A = dR @ R_p
+    flat = set(_unpitched_bones(body).tolist())
+    forearm = body.bone_index["lowerarm01.L"]
+    assert forearm not in flat and body.bone_index["upperarm01.L"] in flat and body.bone_index["upperleg01.R"] in flat
+    for j in range(J):
+        u0, u1 = (A @ G[j])[:, 1], (A @ out[j])[:, 1]
+        if j in flat and np.hypot(u0[0], u0[1]) >= 0.5:
+            assert abs(u1[2]) < 1e-5
+            assert abs(np.arctan2(u1[0], u1[1]) - np.arctan2(u0[0], u0[1])) < 1e-4  # same tilt in the image
+        elif j not in flat:
+            np.testing.assert_allclose(out[j], G[j], atol=1e-6)
