@@ -160,18 +160,24 @@ class GirthRegression:
         return {k: float((x @ c)[0]) for k, c in self.coef.items()}
 
 
+GIRTH_KEYS = ("chest_cm", "waist_cm", "hips_cm", "inseam_cm", "shoulder_width_cm", "arm_length_cm")
+# The regression's coefficients, fitted on ANSUR II by scripts/fit_girth_regression.py and shipped with the package:
+# a server has no ../shared/data (the Docker image, a Kubernetes pod), and typed measurements must still fit there.
+GIRTH_REGRESSION_PATH = Path(__file__).with_name("girth_regression.json")
+
+
 @functools.cache
 def girth_regression(with_sex: bool) -> GirthRegression:
-    a = ansur()
-    if a is None:
-        raise InputError("ANSUR II data is not available to estimate girths", hint=f"expected {ANSUR_DIR}")
-    x = GirthRegression.features(a["height_cm"], a["weight_kg"], a["female"] if with_sex else None)
-    coef, sigma = {}, {}
-    for k in ("chest_cm", "waist_cm", "hips_cm", "inseam_cm", "shoulder_width_cm", "arm_length_cm"):
-        c = np.linalg.lstsq(x, a[k], rcond=None)[0]
-        coef[k] = c
-        sigma[k] = float(np.std(a[k] - x @ c))
-    return GirthRegression(coef, sigma, with_sex)
+    import json
+
+    if not GIRTH_REGRESSION_PATH.is_file():
+        raise ModelUnavailableError(
+            f"{GIRTH_REGRESSION_PATH.name} is missing from the avatar package",
+            hint="reinstall fitmirror, or rebuild it: python scripts/fit_girth_regression.py",
+        )
+    doc = json.loads(GIRTH_REGRESSION_PATH.read_text())["with_sex" if with_sex else "without_sex"]
+    coef = {k: np.asarray(doc["coef"][k], np.float64) for k in GIRTH_KEYS}
+    return GirthRegression(coef, {k: float(doc["sigma"][k]) for k in GIRTH_KEYS}, with_sex)
 
 
 def estimate_from_height_weight(height_cm: float, weight_kg: float, sex: str | None = None):

@@ -90,6 +90,32 @@ def test_shape_from_measurements_matches_height_and_chest():
     assert all(0.0 <= v <= 1.0 for v in s.phenotype.values())
 
 
+def test_typed_measurements_need_no_ansur_files(monkeypatch):
+    """The girth regression ships with the package (avatar/girth_regression.json): a server without
+    ../shared/data (the Docker image, a Kubernetes pod) fits height + weight; the shipped coefficients are the
+    ones a fresh fit on ANSUR II gives."""
+    import subprocess
+    import sys
+
+    from avatar import shape
+
+    a = shape.ansur()
+    if a is not None:  # the shipped file is what scripts/fit_girth_regression.py makes from ANSUR II
+        doc = json.loads(shape.GIRTH_REGRESSION_PATH.read_text())
+        x = shape.GirthRegression.features(a["height_cm"], a["weight_kg"], a["female"])
+        fresh = np.linalg.lstsq(x, a["hips_cm"], rcond=None)[0]
+        assert np.allclose(doc["with_sex"]["coef"]["hips_cm"], fresh, rtol=1e-6, atol=1e-6)
+    code = (
+        "import avatar.shape as s; from pathlib import Path; s.ANSUR_DIR = Path('/nonexistent'); "
+        "assert s.ansur() is None; g, sd = s.estimate_from_height_weight(176, 80); "
+        "assert 90 < g['chest_cm'] < 115 and 80 < g['waist_cm'] < 105 and 1 < sd['hips_cm'] < 6, (g, sd); "
+        "r = s.shape_from_measurements(176, weight_kg=80); print(round(r.measurements.height_cm, 1))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert abs(float(out.stdout.split()[-1]) - 176) < 1.0
+
+
 @pytest.mark.parametrize(
     "kw",
     [
