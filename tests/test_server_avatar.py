@@ -196,6 +196,9 @@ def test_a_predraped_product_shows_on_the_next_frame(shared_data):
         outfit = ({"product_id": "dress-polka", "color": color},)
         return RenderState(views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit, size=size)
 
+    saved = dict(avatar_stages.PREDRAPED)  # another test's server may have pre-draped the catalogue already
+    avatar_stages.PREDRAPED.clear()
+
     def run() -> tuple:
         pipe = build_pipeline("avatar")
         garments = pipe.stages[2]
@@ -210,6 +213,7 @@ def test_a_predraped_product_shows_on_the_next_frame(shared_data):
             pipe.close()
             clear_pool()
             avatar_stages.PREDRAPED.clear()
+            avatar_stages.PREDRAPED.update(saved)
 
     with ThreadPoolExecutor(1) as pool:
         took, (fit, no_job, meshes), other_size_drapes = pool.submit(run).result()
