@@ -156,7 +156,7 @@ def predrape_catalogue(pipe: Pipeline, product_ids: list[str] | None = None) -> 
             log.warning("pre-drape of %s failed: %s", product.id, e)
             continue
         with _predraped_lock:
-            PREDRAPED[key] = _fresh(outfit)
+            PREDRAPED[key] = outfit  # never posed here: each use takes a _fresh() copy
         done += 1
         if (i + 1) % 5 == 0 or i + 1 == len(products):
             log.info("pre-draped %d/%d catalogue products (%.1f s)", i + 1, len(products), time.monotonic() - t0)
@@ -253,16 +253,32 @@ class GarmentStage:
         self._last_t = None  # a new outfit starts at rest
         self._shown = (key, quick)
 
-    def _from_predraped(self, s: Any, key: tuple) -> bool:
+    def _remember(self, key: tuple, outfit: Any) -> None:
+        """Keep a dressed outfit on the average body (at most DRESSED_CACHE, least recently used out first)."""
+        self._cache[key] = outfit
+        while len(self._cache) > DRESSED_CACHE:
+            self._cache.popitem(last=False)
+
+    def _drop_job(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
+
+    @staticmethod
+    def _fabrics(items: list[tuple[Any, str, str | None]]) -> dict[str, tuple[str, np.ndarray]]:
+        """product id -> (colour name, fabric tile) for DressedOutfit.recolored."""
+        from fitmirror.demo_catalog import product_texture
+
+        out = {}
+        for product, _size, color in items:
+            name = product.color(color).name
+            out[product.id] = (name, product_texture(product, name))
+        return out
+
+    def _from_predraped(self, s: Any, key: tuple, items: list[tuple[Any, str, str | None]]) -> bool:
         """One catalogue item in its default size on the average body: shown from PREDRAPED (re-textured to the
         asked colour) with the next frame. False when not pre-draped (the caller drapes)."""
-        if s.measurements or len(s.outfit) != 1 or not PREDRAPED:
-            return False
-        try:
-            items = self._products(s.outfit, s.size)
-        except Exception:  # the drape path reports catalogue errors
-            return False
-        if len(items) != 1:
+        if s.measurements or len(s.outfit) != 1 or len(items) != 1 or not PREDRAPED:
             return False
         product, size, color = items[0]
         with _predraped_lock:
@@ -270,51 +286,41 @@ class GarmentStage:
         if hit is None:
             return False
         outfit = _fresh(hit)
-        name = product.color(color).name
-        if outfit.meshes[0].color != name:
-            from fitmirror.demo_catalog import product_texture
-
-            outfit = outfit.recolored({product.id: (name, product_texture(product, name))})
-        if self.job is not None:
-            self.job.cancel()
-            self.job = None
+        if outfit.meshes[0].color != product.color(color).name:
+            outfit = outfit.recolored(self._fabrics(items))
+        self._drop_job()
         self._show(outfit, key)
-        self._cache[key] = outfit
-        while len(self._cache) > DRESSED_CACHE:
-            self._cache.popitem(last=False)
+        self._remember(key, outfit)
         return True
 
-    def _recolor(self, s: Any, key: tuple) -> bool:
+    def _recolor(self, s: Any, key: tuple, items: list[tuple[Any, str, str | None]]) -> bool:
         """A colour-only change of the outfit on show ("in red", "换成红色"): the same drape with the new fabrics
         (~5 ms) instead of a re-drape (0.1-0.9 s). False when products, sizes or the body differ."""
         shown_key, shown_quick = self._shown
-        if self.outfit is None or not s.outfit or shown_key is None or shown_key[2] != s.measurements:
-            return False
-        try:
-            items = self._products(s.outfit, s.size)
-        except Exception:  # the drape path reports catalogue errors
+        if self.outfit is None or shown_key is None or shown_key[2] != s.measurements:
             return False
         have = sorted((m.product_id, m.size) for m in self.outfit.meshes)
         if sorted((p.id, size) for p, size, _ in items) != have:
             return False
-        from fitmirror.demo_catalog import product_texture
-
-        fabrics = {}
-        for product, _size, color in items:
-            name = product.color(color).name
-            fabrics[product.id] = (name, product_texture(product, name))
-        outfit = self.outfit.recolored(fabrics)
-        if self.job is not None:
-            self.job.cancel()
-            self.job = None
+        outfit = self.outfit.recolored(self._fabrics(items))
+        self._drop_job()
         self._show(outfit, key, shown_quick)
         if shown_quick:  # the full drape is still to come: in the new colours
             self._submit(s, FULL_DRAPE_SUBSTEPS)
         elif not s.measurements:
-            self._cache[key] = outfit
-            while len(self._cache) > DRESSED_CACHE:
-                self._cache.popitem(last=False)
+            self._remember(key, outfit)
         return True
+
+    def _without_drape(self, s: Any, key: tuple) -> bool:
+        """A new outfit key that needs no drape: a colour change of the outfit on show, or a pre-draped product.
+        The outfit's products are looked up once for both (a catalogue error is left to the drape path)."""
+        if not s.outfit:
+            return False
+        try:
+            items = self._products(s.outfit, s.size)
+        except Exception:
+            return False
+        return self._recolor(s, key, items) or self._from_predraped(s, key, items)
 
     def process(self, ctx: FrameContext) -> None:
         s = ctx.state
@@ -324,11 +330,9 @@ class GarmentStage:
             cached = self._cache.get(key) if not s.measurements else None
             if cached is not None:
                 self._cache.move_to_end(key)
-                if self.job is not None:
-                    self.job.cancel()
-                    self.job = None
+                self._drop_job()
                 self._show(cached, key)
-            elif not self._recolor(s, key) and not self._from_predraped(s, key):
+            elif not self._without_drape(s, key):
                 self._submit(s, QUICK_DRAPE_SUBSTEPS if s.outfit else FULL_DRAPE_SUBSTEPS)
         if self.job is not None and self.job.done() and not self.job.cancelled():
             quick = self._job_quick
@@ -342,9 +346,7 @@ class GarmentStage:
                 if quick and outfit is not None:
                     self._submit(s, FULL_DRAPE_SUBSTEPS)
                 elif outfit is not None and default_body and not s.measurements:
-                    self._cache[key] = outfit
-                    while len(self._cache) > DRESSED_CACHE:
-                        self._cache.popitem(last=False)
+                    self._remember(key, outfit)
             except Exception as e:  # implausible measurements, a size the cutter cannot make: say so, keep going
                 self.outfit = None
                 self.error = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
