@@ -1,5 +1,5 @@
 """Headless Debian Chromium as the benches and the browser tests launch it (Playwright), and the benches' wait for
-a server to answer /healthz."""
+a server to say /readyz."""
 
 from __future__ import annotations
 
@@ -69,17 +69,3 @@ async def wait_ready(url: str, timeout_s: float) -> float:
                 pass
             await asyncio.sleep(0.25)
     raise TimeoutError(f"server not ready after {timeout_s:.0f} s: {body}")
-
-
-async def wait_healthy(url: str, tries: int) -> None:
-    """Poll `url`/healthz until it answers 200, at most `tries` times (0.1 s apart while it refuses connections)."""
-    import aiohttp
-
-    async with aiohttp.ClientSession() as http:
-        for _ in range(tries):
-            try:
-                async with http.get(f"{url}/healthz") as r:
-                    if r.status == 200:
-                        break
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)

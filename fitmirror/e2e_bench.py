@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fitmirror.browser import CHROMIUM, launch_chromium, wait_healthy, wait_ready
+from fitmirror.browser import CHROMIUM, launch_chromium, wait_ready
 from fitmirror.config import SHARED_DATA
 
 VIEWS = ["front", "left", "back"]
@@ -261,7 +261,6 @@ async def _run(quick: bool, url: str, pid: int) -> dict[str, Any]:
     from server.bench import CHROMIUM_ARGS
 
     enable_loopback_ice(True)
-    await wait_healthy(url, 600)
     ready_s = round(await wait_ready(url, 600), 1)  # measure the idle, warm server the goals are about
     res: dict[str, Any] = {"server_ready_s": ready_s, "load_avg_before": os.getloadavg(), "rss_idle_mb": _rss_mb(pid)}
     res["layouts"] = {}
