@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     jitter_buffer_marker: bool = Field(
         True, description="Release received video frames on the RTP marker bit (saves ~33 ms per hop; aiortc patch)."
     )
+    playout_delay_max_ms: int = Field(
+        0,
+        ge=-1,
+        le=40950,
+        description="Ask the browser to show each returned video frame at most this long after it arrives (RTP "
+        "playout-delay extension, min 0; aiortc patch): 0 turns off its smoothing jitter buffer, which held frames "
+        "~10-15 ms. -1 = do not send the extension (the browser's own buffering).",
+    )
 
     # --- render --------------------------------------------------------------------------------------
     render_backend: Literal["moderngl", "nvdiffrast", "pytorch3d"] = Field(

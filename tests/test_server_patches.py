@@ -180,3 +180,53 @@ def test_jitter_marker_releases_frames_without_waiting_for_the_next_one():
         assert [audio.add(p)[1] for p in _packets([1, 2], per_frame=1)] == [None, None]
     finally:
         patches.restore_all()
+
+
+def test_playout_delay_extension_is_negotiated_and_sent_on_video():
+    """The browser honours min/max playout delay only when the extension is negotiated and on the packets: check
+    both with two real aiortc peers (the answerer sends video, as the server does) and the packet bytes."""
+    from aiortc import RTCPeerConnection, VideoStreamTrack
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, unpack_header_extensions
+
+    assert patches.playout_delay_bytes(0, 0) == b"\x00\x00\x00"
+    assert patches.playout_delay_bytes(100, 1000) == bytes([0x00, 0xA0, 0x64])  # 10 and 100 units of 10 ms
+
+    async def negotiate() -> str:
+        offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+        try:
+            offerer.addTransceiver("video", direction="recvonly")
+            await offerer.setLocalDescription(await offerer.createOffer())
+            await answerer.setRemoteDescription(offerer.localDescription)
+            answerer.addTrack(VideoStreamTrack())
+            await answerer.setLocalDescription(await answerer.createAnswer())
+            return answerer.localDescription.sdp
+        finally:
+            await offerer.close()
+            await answerer.close()
+
+    try:
+        patches.enable_playout_delay(0)
+        sdp = asyncio.run(negotiate())
+        assert f"a=extmap:{patches.PLAYOUT_DELAY_ID} {patches.PLAYOUT_DELAY_URI}" in sdp
+        ext_map = HeaderExtensionsMap()
+        ext_map.configure(
+            RTCRtpParameters(
+                headerExtensions=[
+                    RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+                    RTCRtpHeaderExtensionParameters(id=9, uri=patches.PLAYOUT_DELAY_URI),
+                ]
+            )
+        )
+        profile, value = ext_map.set(HeaderExtensions(mid="0"))
+        assert dict(unpack_header_extensions(profile, value)) == {1: b"0", 9: b"\x00\x00\x00"}
+        audio_map = HeaderExtensionsMap()  # audio negotiates no playout delay: its packets stay as they were
+        audio_map.configure(
+            RTCRtpParameters(
+                headerExtensions=[RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid")]
+            )
+        )
+        assert dict(unpack_header_extensions(*audio_map.set(HeaderExtensions(mid="1")))) == {1: b"1"}
+    finally:
+        patches.restore_all()
+    assert patches.PLAYOUT_DELAY_URI not in asyncio.run(negotiate()), "restore_all takes the extension back"
