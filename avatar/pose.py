@@ -64,6 +64,11 @@ class OneEuroFilter:
 # --- rotation helpers -------------------------------------------------------------------------------------------
 
 
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product of two 3-vectors: np.cross costs ~25 us a call in its axis handling, this ~2 us."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
 def _norm(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v)
     return v / n if n > 1e-9 else v
@@ -72,14 +77,14 @@ def _norm(v: np.ndarray) -> np.ndarray:
 def min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The smallest rotation turning direction a into direction b (Rodrigues)."""
     a, b = _norm(a), _norm(b)
-    v = np.cross(a, b)
+    v = _cross(a, b)
     c = float(np.dot(a, b))
     s = float(np.linalg.norm(v))
     if s < 1e-8:
         if c > 0:
             return np.eye(3)
         # 180 degrees: any axis orthogonal to a
-        axis = _norm(np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0]))
+        axis = _norm(_cross(a, np.array([1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0])))
         return 2 * np.outer(axis, axis) - np.eye(3)
     k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
     return np.eye(3) + k + k @ k * ((1 - c) / s**2)
@@ -89,7 +94,7 @@ def frame_from(x_dir: np.ndarray, up_dir: np.ndarray) -> np.ndarray:
     """Orthonormal frame (columns x=left, y=up, z=forward) from a left-pointing and an up-pointing vector."""
     x = _norm(x_dir)
     y = _norm(up_dir - np.dot(up_dir, x) * x)
-    z = np.cross(x, y)
+    z = _cross(x, y)
     return np.stack([x, y, z], 1)
 
 
@@ -100,6 +105,21 @@ def rotvec_to_matrix(r: np.ndarray) -> np.ndarray:
     k = r / th
     K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
     return np.eye(3) + math.sin(th) * K + (1 - math.cos(th)) * K @ K
+
+
+def rotvec_derivatives(r: np.ndarray, R: np.ndarray | None = None) -> list[np.ndarray]:
+    """dR/dr_k of R = rotvec_to_matrix(r), k = 0..2 (Gallego & Yezzi 2015, eq. 9; [e_k]x at r = 0)."""
+    basis = np.eye(3)
+    th2 = float(r @ r)
+    if th2 < 1e-16:
+        return [_skew(e) for e in basis]
+    R = rotvec_to_matrix(r) if R is None else R
+    I_R = np.eye(3) - R
+    return [(r[k] * _skew(r) + _skew(_cross(r, I_R[:, k]))) / th2 @ R for k in range(3)]
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    return np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
 
 
 def matrix_to_rotvec(R: np.ndarray) -> np.ndarray:
@@ -216,7 +236,7 @@ class PoseSolver:
         mid_e = (le + re) / 2
         x = _norm(le - re)
         fwd = nose - mid_e
-        y = np.cross(_norm(fwd - np.dot(fwd, x) * x), x)
+        y = _cross(_norm(fwd - np.dot(fwd, x) * x), x)
         head = frame_from(x, y)
         return {"pelvis": pelvis, "chest": chest, "head": head}
 
@@ -243,17 +263,19 @@ class PoseSolver:
         t1 = time.perf_counter()
         R_p = Q[0]
         G = np.einsum("ij,bjk->bik", R_p.T, Q).astype(np.float32)
-        # placement needs the landmarks only: skin their few hundred vertices, the whole mesh once at the end
+        # placement needs the landmarks only: skin their few hundred vertices, the whole mesh once at the end with
+        # the same bone transforms (the limb refinement moves them rigidly: no second forward-kinematics pass)
         body, zero, R32 = self.body, np.zeros(3, np.float32), R_p.astype(np.float32)
-        v_lm, _, _ = body.pose_world_orient(self.rest, G, zero, R32, vertex_ids=body.landmark_vertex_ids)
+        v_lm, heads0, bt0 = body.pose_world_orient(self.rest, G, zero, R32, vertex_ids=body.landmark_vertex_ids)
         t2 = time.perf_counter()
         lm0 = body.landmarks_of_subset(v_lm).astype(np.float64)
         dR, t = self._place(lm0, px, vis, tracking)
-        refined = self.refine_2d and self._refine_limbs(Q, lm0 @ dR.T + t, px, vis, dR, tracking)
-        if refined:
+        moves = self._refine_limbs(Q, lm0 @ dR.T + t, px, vis, dR, tracking) if self.refine_2d else []
+        if moves:
             G = np.einsum("ij,bjk->bik", R_p.T, Q).astype(np.float32)
-        v0, heads0, bt0 = body.pose_world_orient(self.rest, G, zero, R32)
-        if refined:
+            heads0, bt0 = self._move_limbs(heads0, bt0, moves)
+        v0 = body.skin(self.rest.vertices, bt0)
+        if moves:
             lm0 = body.landmarks(v0).astype(np.float64)
         # what reproduces this pose on another shape (shape_from_photo's silhouette Jacobian):
         # v = pose_world_orient(rest, G, 0, R_p) @ dR.T + t
@@ -282,16 +304,31 @@ class PoseSolver:
             timestamp_ms=tracking.timestamp_ms,
         )
 
+    def _move_limbs(
+        self, heads: np.ndarray, bt: np.ndarray, moves: list[tuple[str, np.ndarray]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Apply `_refine_limbs`' rotations to forward-kinematics results (pre-placement frame): each turns its
+        bone's subtree rigidly about the bone's head, which is what forward kinematics gives for the turned Q."""
+        heads, bt = heads.astype(np.float64), bt.astype(np.float64)
+        for bone, D in moves:
+            sub, pivot = self._limb_subtree[bone], heads[self._bi[bone]].copy()
+            M = np.eye(4)
+            M[:3, :3], M[:3, 3] = D, pivot - D @ pivot
+            bt[sub] = M @ bt[sub]
+            heads[sub] = (heads[sub] - pivot) @ D.T + pivot
+        return heads.astype(np.float32), bt.astype(np.float32)
+
     def _refine_limbs(
         self, Q: np.ndarray, L: np.ndarray, px: np.ndarray, vis: np.ndarray, dR: np.ndarray, tr: Tracking
-    ) -> bool:
+    ) -> list[tuple[str, np.ndarray]]:
         """Turn each limb (upper bone, then lower) about its start joint so that its end projects onto the 2D
         landmark: the end goes to where the camera ray through the landmark meets the sphere of the bone's
         length around the start joint (the intersection nearer the 3D estimate). MediaPipe's depth keeps
-        choosing between the two intersections; the image fixes the rest. Updates Q in place."""
+        choosing between the two intersections; the image fixes the rest. Updates Q in place and returns each
+        turned bone with its rotation in Q's (pre-placement) frame, in the order applied."""
         cam = self.camera
         assert cam is not None
-        changed = False
+        moves: list[tuple[str, np.ndarray]] = []
         L = L.copy()
         for side, s in (("left", "L"), ("right", "R")):
             chains = [
@@ -323,8 +360,8 @@ class PoseSolver:
                 D_al = dR.T @ D @ dR
                 sub = self._limb_subtree[bone]
                 Q[sub] = np.einsum("ij,bjk->bik", D_al, Q[sub])
-                changed = True
-        return changed
+                moves.append((bone, D_al))
+        return moves
 
     def _bone_rotations(self, world: np.ndarray, vis: np.ndarray) -> np.ndarray:
         """Per-bone rotation (camera-aligned frame) relative to the rest body frame, (J, 3, 3)."""
@@ -401,28 +438,39 @@ class PoseSolver:
         lam = 1e-2
         prior = np.array([50.0, 50.0, 50.0, 0.0, 0.0, 0.0])  # keep the rotation correction small
 
-        def residual(p):
+        sqw = np.sqrt(wts)
+        rel = lm0 - centre
+
+        def residual(p: np.ndarray, jacobian: bool = False):
             R = rotvec_to_matrix(p[:3])
-            q = (lm0 - centre) @ R.T + centre + p[3:]
+            rr = rel @ R.T
+            q = rr + centre + p[3:]
             depth = np.maximum(-q[:, 2], 1e-3)
             u = cx + f * q[:, 0] / depth
             v = cy - f * q[:, 1] / depth
-            r = np.concatenate([(u - px[:, 0]) * np.sqrt(wts), (v - px[:, 1]) * np.sqrt(wts)])
-            return np.concatenate([r, prior * p])
-
-        r = residual(params)
-        for _ in range(self.gn_steps):
+            r = np.concatenate([(u - px[:, 0]) * sqw, (v - px[:, 1]) * sqw, prior * p])
+            if not jacobian:
+                return r
+            # analytic: d(u, v)/dq (pinhole, depth = -z) times dq/dp (rotation: dR/dp_k (l - c); translation: I)
+            du_dq = np.stack([f / depth, np.zeros_like(depth), f * q[:, 0] / depth**2], 1)
+            dv_dq = np.stack([np.zeros_like(depth), -f / depth, -f * q[:, 1] / depth**2], 1)
+            dq_dr = np.stack([rel @ dRk.T for dRk in rotvec_derivatives(p[:3], R)], 2)  # (n, 3, 3): point, xyz, k
             Jm = np.zeros((len(r), 6))
-            for k in range(6):
-                dp = np.zeros(6)
-                dp[k] = 1e-4
-                Jm[:, k] = (residual(params + dp) - r) / 1e-4
+            Jm[:n, :3] = np.einsum("nc,nck->nk", du_dq, dq_dr) * sqw[:, None]
+            Jm[n : 2 * n, :3] = np.einsum("nc,nck->nk", dv_dq, dq_dr) * sqw[:, None]
+            Jm[:n, 3:] = du_dq * sqw[:, None]
+            Jm[n : 2 * n, 3:] = dv_dq * sqw[:, None]
+            Jm[2 * n :] = np.diag(prior)
+            return r, Jm
+
+        r, Jm = residual(params, jacobian=True)
+        for _ in range(self.gn_steps):
             H = Jm.T @ Jm
             step = -np.linalg.solve(H + lam * np.diag(np.diag(H) + 1e-9), Jm.T @ r)
             new = params + step
-            rn = residual(new)
+            rn, Jn = residual(new, jacobian=True)
             if rn @ rn < r @ r:
-                params, r, lam = new, rn, lam * 0.3
+                params, r, Jm, lam = new, rn, Jn, lam * 0.3
             else:
                 lam *= 10
         R = rotvec_to_matrix(params[:3])

@@ -155,7 +155,23 @@ def test_pose_lines_up_with_photo(tracked, artifacts):
         T = posed.bone_transforms[body.vertex_bone_indices]
         vs = np.einsum("nk,nkij,nj->ni", body.vertex_bone_weights, T, vr)[:, :3]
         assert np.abs(vs - posed.vertices).max() < 1e-3
+        # the limb refinement turns the first pass's bone transforms; a full forward-kinematics pass over the
+        # refined rotations (last_pose) gives the same body
+        G, R_p, dR, t = solver.last_pose
+        v_fk, _, _ = body.pose_world_orient(body.rest(posed.shape), G, np.zeros(3, np.float32), R_p)
+        assert np.abs(v_fk @ dR.T + t - posed.vertices).max() < 1e-4
         save_png(draw_overlay(rgb, posed, tr), artifacts / f"avatar_pose_{name.split('.')[0]}.png")
+
+
+def test_rotvec_derivatives_match_finite_differences():
+    from avatar.pose import rotvec_derivatives, rotvec_to_matrix
+
+    for r in (np.zeros(3), np.array([0.3, -0.2, 0.5]), np.array([1e-9, 0.0, 2e-9]), np.array([0.0, 3.0, 0.0])):
+        for k, d in enumerate(rotvec_derivatives(r)):
+            e = np.zeros(3)
+            e[k] = 1e-6
+            num = (rotvec_to_matrix(r + e) - rotvec_to_matrix(r - e)) / 2e-6
+            assert np.abs(num - d).max() < 1e-5, (r, k)
 
 
 def test_one_euro_filter_removes_jitter_at_rest_and_follows_motion():
