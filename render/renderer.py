@@ -549,7 +549,9 @@ class Renderer:
             t = np.ascontiguousarray(mesh.texture[::-1])  # GL textures start at the bottom row (v up)
             gm.texture = self.ctx.texture((t.shape[1], t.shape[0]), 3, t.tobytes(), alignment=1)
             gm.texture.build_mipmaps()
-            gm.texture.filter = (self._mgl.LINEAR_MIPMAP_LINEAR, self._mgl.LINEAR)
+            # bilinear within the nearest mip level: trilinear's second level cost llvmpipe ~1.5-2 ms a frame
+            # (3 views of t-shirt + jeans at 384 px: 17.4-18.4 -> 14.4-17.5 ms) for a mean difference of 0.03 levels
+            gm.texture.filter = (self._mgl.LINEAR_MIPMAP_NEAREST, self._mgl.LINEAR)
         if mesh.overlay is not None and self._changed(gm, "ovl", mesh.overlay):
             gm.buffers["ovl"].write(self._gpu_order(gm, mesh.overlay))
         return gm
