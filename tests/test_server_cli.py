@@ -98,3 +98,19 @@ def test_sigterm_during_model_warm_up_stops_promptly():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_app_start_up_warms_the_rules_path():
+    """The first typed command runs the rules inline on the event loop: their modules are imported when the app is
+    made (a fresh interpreter, as `fitmirror serve`), not in the first shopper's command (100-175 ms there)."""
+    code = (
+        "import sys\n"
+        "from server.app import create_app\n"
+        "assert 'nlu.parser' not in sys.modules\n"
+        "create_app()\n"
+        "print('nlu.parser' in sys.modules, 'nlu.rules' in sys.modules)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "True"], out.stdout
