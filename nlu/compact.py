@@ -13,6 +13,7 @@ import functools
 import re
 from typing import Any
 
+from nlu.regex import rx
 from nlu.schema import (
     CATEGORIES,
     COLORS,
@@ -161,14 +162,14 @@ def _fill_from_text(a: dict[str, Any]) -> None:
     }
     for field, (en, zh) in vocab.items():
         for pat, val in [(rf"\b(?:{p})\b", v) for p, v in en] + zh:
-            m = re.search(pat, t)
+            m = rx(pat).search(t)
             if m:
                 if field not in a:
                     a[field] = val
                 if a[field] == val:
                     t = t[: m.start()] + " " + t[m.end() :]
                 break
-    if not re.sub(r"[\s的色款件条,，.。]+", "", t):
+    if not rx(r"[\s的色款件条,，.。]+").sub("", t):
         del a["text"]
 
 

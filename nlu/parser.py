@@ -18,6 +18,7 @@ from typing import Any, Literal
 from fitmirror.config import get_settings
 from fitmirror.errors import InputError
 from nlu.context import ParseContext
+from nlu.regex import rx
 from nlu.replies import NOT_UNDERSTOOD, REFUSAL, detect_lang, reply_for
 from nlu.rules import parse_rules
 from nlu.schema import Command
@@ -77,7 +78,7 @@ def clean_text(text: str, max_chars: int | None = None) -> str:
         )
     t = unicodedata.normalize("NFKC", text)
     t = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in t)
-    t = re.sub(r"\s+", " ", t).strip()
+    t = rx(r"\s+").sub(" ", t).strip()
     if not t:
         raise InputError("the command is empty")
     return t
@@ -133,7 +134,7 @@ def parse(
         reply = reply_for(actions, lang)
     else:
         reply = cmd.reply.strip() if cmd.reply.strip() and not _SIZE_CLAIM.search(cmd.reply) else NOT_UNDERSTOOD[lang]
-        if lang == "zh" and not re.search(r"[\u4e00-\u9fff]", reply):
+        if lang == "zh" and not rx(r"[\u4e00-\u9fff]").search(reply):
             reply = NOT_UNDERSTOOD["zh"]
     return done(actions, reply, f"llm:{engine.name}", 0.9)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from nlu.regex import rx
+
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 ZH_CATEGORY = {
@@ -53,7 +55,7 @@ def detect_lang(text: str, default: str = "en") -> str:
     """The reply language: Chinese if the utterance has any Han character, else the session language."""
     if _CJK.search(text):
         return "zh"
-    if re.search(r"[a-zA-Z]{3,}", text):
+    if rx(r"[a-zA-Z]{3,}").search(text):
         return "en"
     return default
 

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from nlu.context import ParseContext
+from nlu.regex import rx
 from nlu.replies import detect_lang, reply_for
 from nlu.schema import ActionAdapter
 
@@ -243,10 +244,10 @@ _EN_NUM = {
 def _en_numbers(t: str) -> str:
     """Spelled-out English numbers to digits ("one hundred seventy" -> 170, "five foot seven" -> 5 foot 7)."""
     words = "|".join(["one", "hundred", "and", *_EN_NUM])
-    run = re.compile(rf"\b(?:{words})(?:[ -](?:{words}))*\b")
+    run = rx(rf"\b(?:{words})(?:[ -](?:{words}))*\b")
 
     def conv(m: re.Match) -> str:
-        toks = re.split(r"[ -]", m.group(0))
+        toks = rx(r"[ -]").split(m.group(0))
         if all(x in ("one", "and") for x in toks):
             return m.group(0)  # "the blue one", "one and ..."
         while toks and toks[-1] == "and":
@@ -273,7 +274,7 @@ def normalize(text: str) -> str:
     t = text.strip().lower()
     t = t.translate(str.maketrans("，。！？：；“”‘’（）ｍｌｓｘ　", ",.!?:;\"\"''()mlsx "))
     t = t.replace("’", "'").replace("`", "'")
-    t = re.sub(r"\s+", " ", t)
+    t = rx(r"\s+").sub(" ", t)
 
     # 一米七五 / 1米75 -> 175厘米
     def meter(m: re.Match) -> str:
@@ -284,7 +285,7 @@ def normalize(text: str) -> str:
         cm = ia * 100 + (int(digits) * (10 if len(digits) == 1 else 1) if digits else 0)
         return f"{cm}厘米"
 
-    t = re.sub(r"([一二两12])米([零一二三四五六七八九\d]{1,2})?(?![\d零一二三四五六七八九])", meter, t)
+    t = rx(r"([一二两12])米([零一二三四五六七八九\d]{1,2})?(?![\d零一二三四五六七八九])").sub(meter, t)
 
     def zh_run(m: re.Match) -> str:
         s = m.group(0)
@@ -303,7 +304,7 @@ def normalize(text: str) -> str:
         vb = (int(b) if b.isdigit() else _ZH_DIGIT.get(b, 0)) if b else 0
         return f"{(va + vb / 10) * 100 / 3:.1f}厘米"
 
-    t = re.sub(r"([一二两三\d])尺([一二三四五六七八九\d])?(?!\d)", chi, t)
+    t = rx(r"([一二两三\d])尺([一二三四五六七八九\d])?(?!\d)").sub(chi, t)
     t = _ZH_NUM_RUN.sub(zh_run, t)
     t = _en_numbers(t)
     return t
@@ -346,7 +347,7 @@ class _Scanner:
         return h
 
     def find(self, pattern: str, flags: int = 0) -> list[re.Match]:
-        return [m for m in re.finditer(pattern, self.t, flags) if self.free(m.start(), m.end())]
+        return [m for m in rx(pattern, flags).finditer(self.t) if self.free(m.start(), m.end())]
 
     def vocab(self, kind: str, table: list[tuple[str, str]], en: bool) -> None:
         for pat, val in table:
@@ -356,7 +357,7 @@ class _Scanner:
 
     def leftover(self) -> list[str]:
         rest = "".join(c if not u else " " for c, u in zip(self.t, self.used, strict=True))
-        words = re.findall(r"[a-z][a-z']*|\d+(?:\.\d+)?|[\u4e00-\u9fff]", rest)
+        words = rx(r"[a-z][a-z']*|\d+(?:\.\d+)?|[\u4e00-\u9fff]").findall(rest)
         out = []
         for w in words:
             if _CJK.match(w):
@@ -378,8 +379,8 @@ _SIZE_MENTION = re.compile(
 def mentioned_colors(text: str) -> set[str]:
     """Canonical colours the utterance names (en and zh), e.g. to ground an LLM's output in what was said."""
     t = text.lower()
-    found = {next(v for p, v in EN_COLOR if re.fullmatch(p, m.group(0))) for m in _EN_COLOR_RE.finditer(t)}
-    found |= {v for p, v in ZH_COLOR if re.search(p, t)}
+    found = {next(v for p, v in EN_COLOR if rx(p).fullmatch(m.group(0))) for m in _EN_COLOR_RE.finditer(t)}
+    found |= {v for p, v in ZH_COLOR if rx(p).search(t)}
     return found
 
 
@@ -477,10 +478,10 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         end, want = m.end(), None
         word = m.group("cat1") or ""
         for pat, val in EN_CATEGORY:
-            if word and re.fullmatch(pat, word):
+            if word and rx(pat).fullmatch(word):
                 want = val
         for pat, val in ZH_CATEGORY:
-            mm = re.match(pat, t[end:])
+            mm = rx(pat).match(t[end:])
             if want is None and mm:
                 want, end = val, end + mm.end()
         sc.take("previous", m.start(), end)
@@ -583,7 +584,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         v = m.group("a") or m.group("b") or m.group("c") or m.group("d")
         sc.take("set_size", m.start(), m.end())
         # "XL dresses": the size applies to the product named after it, so it comes after that select
-        pos = m.start() if not m.group("d") else m.end() + len(re.match(r" [a-z-]*", t[m.end() :]).group(0))
+        pos = m.start() if not m.group("d") else m.end() + len(rx(r" [a-z-]*").match(t[m.end() :]).group(0))
         add(pos, {"type": "set_size", "size": _size_value(v)})
     for m in sc.find(
         r"(?P<a>xxs|xxl|xs|xl|s|m|l|\d{2,3})(?:码|号)|(?P<b>超小号|加小号|特小号|加加大号|加加大|特大号|超大号|加大号|加大|小号|中号|大号)|(?:尺码|码数)(?:是|换成|改成)?(?P<c>xxl|xs|xl|s|m|l|\d{2})"
@@ -643,12 +644,12 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     sc.vocab("pattern", EN_PATTERN, en=True)
     sc.vocab("pattern", ZH_PATTERN, en=False)
     for m in sc.find(r"(?<![a-z])(?:" + "|".join(p for p, _ in EN_COLOR) + r")(?![a-z])"):
-        val = next(v for p, v in EN_COLOR if re.fullmatch(p, m.group(0)))
+        val = next(v for p, v in EN_COLOR if rx(p).fullmatch(m.group(0)))
         sc.take("color", m.start(), m.end(), val)
     for pat, val in ZH_COLOR:
         for m in sc.find(pat):
             # a bare colour character must look like a colour (黑的, 红裙, 白色), not part of a word (明白)
-            if len(m.group(0)) == 1 and not re.match(r"[色的款系]|$|[tT\u4e00-\u9fff]", t[m.end() : m.end() + 1]):
+            if len(m.group(0)) == 1 and not rx(r"[色的款系]|$|[tT\u4e00-\u9fff]").match(t[m.end() : m.end() + 1]):
                 continue
             if len(m.group(0)) == 1 and m.start() > 0 and t[m.start() - 1] in "明空清坦":
                 continue
@@ -669,7 +670,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
         add(h.start, {"type": "view", "view": h.value})
 
     focus = ctx.focus()
-    ref_rx = re.compile(r"(?:this|that|the same|my|it|这件|这条|那件|那条|这个|这)\s?$")
+    ref_rx = rx(r"(?:this|that|the same|my|it|这件|这条|那件|那条|这个|这)\s?$")
 
     # removals take the category that follows (or precedes in 把外套脱了)
     removed_cats: set[int] = set()
@@ -728,7 +729,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     loose_colors = [h for h in loose if h.kind == "color"]
     loose_other = [h for h in loose if h.kind != "color"]
     for h in loose_colors:
-        new_item = re.search(r"\b(?:something|anything)\b|别的|其他", t[: h.start])
+        new_item = rx(r"\b(?:something|anything)\b|别的|其他").search(t[: h.start])
         if new_item and not loose_other:
             add(h.start, {"type": "select", "color": h.value})
         elif focus is not None and not loose_other:
@@ -743,10 +744,9 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
             else:
                 add(h.start, {"type": "select", "category": focus.category, "color": h.value})
         elif focus is None and not sel_cats and not loose_other:
-            recolor = re.search(
-                r"换成|改成|换个|变成|\b(?:make it|change (?:it |the colou?r )?to|in|turn it|switch to)\s*$",
-                t[: h.start],
-            )
+            recolor = rx(
+                r"换成|改成|换个|变成|\b(?:make it|change (?:it |the colou?r )?to|in|turn it|switch to)\s*$"
+            ).search(t[: h.start])
             add(h.start, {"type": "set_color", "color": h.value} if recolor else {"type": "select", "color": h.value})
     if loose_other and not sel_cats:
         loose.sort(key=lambda h: h.start)
@@ -774,7 +774,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     except ValidationError:
         return None
     leftover = sc.leftover()
-    n_words = max(1, len(re.findall(r"[a-z][a-z']*|\d+|[\u4e00-\u9fff]", t)))
+    n_words = max(1, len(rx(r"[a-z][a-z']*|\d+|[\u4e00-\u9fff]").findall(t)))
     conf = 1.0 if not leftover else max(0.0, 1.0 - 2.0 * len(leftover) / n_words)
     return RulesResult(actions=actions, reply=reply_for(actions, lang), confidence=round(conf, 3), leftover=leftover)
 
@@ -782,7 +782,7 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
 def _zh_size(s: str) -> str | None:
     s = s.strip().lower()
     s2 = s.rstrip("码号")
-    if re.fullmatch(r"xxs|xxl|xs|xl|s|m|l|\d{2,3}", s2):
+    if rx(r"xxs|xxl|xs|xl|s|m|l|\d{2,3}").fullmatch(s2):
         return s2.upper()
     key = s2 + "号"
     if key in ZH_SIZE_WORD:
@@ -824,12 +824,12 @@ def _measurements(sc: _Scanner, add: Any, lang: str) -> None:
         name = None
         best = -1
         for pat, nm in _MEAS_NAME:
-            for mm in re.finditer(pat, before):
+            for mm in rx(pat).finditer(before):
                 if mm.start() > best and not _SEP.search(before[mm.end() :]):
                     best, name = mm.start(), nm
         if name is None:
             for pat, nm in _MEAS_NAME:
-                if re.match(rf"\s?(?:{pat})", after):
+                if rx(rf"\s?(?:{pat})").match(after):
                     name = nm
         if name is None:
             if unit in (
@@ -851,7 +851,7 @@ def _measurements(sc: _Scanner, add: Any, lang: str) -> None:
                 name = "weight"
             elif unit in ("m", "meter", "meters", "metre", "metres") or (unit in ("cm", "厘米", "公分") and num >= 100):
                 name = "height"
-            elif re.search(r"\b(?:i'?m|i am)\s?$|我\s?$", before) and (unit or 120 <= num <= 220):
+            elif rx(r"\b(?:i'?m|i am)\s?$|我\s?$").search(before) and (unit or 120 <= num <= 220):
                 name = "height"
             else:
                 continue
@@ -861,7 +861,7 @@ def _measurements(sc: _Scanner, add: Any, lang: str) -> None:
         # explain the name word too
         for pat, nm in _MEAS_NAME:
             if nm == name:
-                for mm in re.finditer(pat, t):
+                for mm in rx(pat).finditer(t):
                     if sc.free(mm.start(), mm.end()) and abs(mm.start() - m.start()) < 26:
                         sc.take("noise", mm.start(), mm.end(), record=False)
         sc.take("measure", m.start(), m.end())

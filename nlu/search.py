@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from fitmirror.config import get_settings
 from fitmirror.errors import ModelUnavailableError
 from nlu.context import CatalogEntry
+from nlu.regex import rx
 from nlu.replies import ZH_CATEGORY, ZH_COLOR
 
 log = logging.getLogger("fitmirror.nlu.search")
@@ -145,7 +145,7 @@ class CatalogSearch:
                     hints[f].add(v)
         low = query.lower()
         for pat, occ in EN_OCCASION + ZH_OCCASION:  # every occasion named, not only the head noun
-            if re.search(pat, low):
+            if rx(pat).search(low):
                 hints["occasion"].add(occ)
         out = []
         for i, p in enumerate(self.catalog):

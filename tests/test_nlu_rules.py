@@ -137,3 +137,28 @@ def test_attributive_sizes_and_more_type_words() -> None:
     for text, want in cases.items():
         got = parse(text, backend="rules").actions
         assert [(a.type, getattr(a, "category", None) or getattr(a, "size", None)) for a in got] == want, text
+
+
+def test_rules_compile_nothing_once_warm_even_after_the_stdlib_cache_is_full(monkeypatch) -> None:
+    """The stdlib keeps 512 patterns, oldest dropped first, and a server compiles more after start-up: the rules
+    keep their own compiled patterns, so a command after warm-up compiles none (it took 28 ms, on the event loop)."""
+    import re
+
+    from server.commands import parse_fast, warm_up
+    from server.state import SessionState
+
+    warm_up()
+    for i in range(700):
+        re.compile(f"unrelated{i}x+")
+    compiled: list[str] = []
+    real = re._compile
+
+    def counting(pattern, flags):  # type: ignore[no-untyped-def]
+        compiled.append(str(pattern))
+        return real(pattern, flags)
+
+    monkeypatch.setattr(re, "_compile", counting)
+    state = SessionState(views=("front",), layout="mosaic", view_size=(384, 384))
+    for text, lang in (("show the fit map", "en"), ("show me the red dress in size M", "en"), ("换成黄色", "zh")):
+        assert parse_fast(text, lang, state) is not None
+    assert compiled == [], compiled[:5]
