@@ -69,6 +69,11 @@ def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
+def _skew(v: np.ndarray) -> np.ndarray:
+    """[v]x: the matrix of the cross product with v."""
+    return np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+
+
 def _norm(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v)
     return v / n if n > 1e-9 else v
@@ -86,7 +91,7 @@ def min_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # 180 degrees: any axis orthogonal to a
         axis = _norm(_cross(a, np.array([1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0])))
         return 2 * np.outer(axis, axis) - np.eye(3)
-    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    k = _skew(v)
     return np.eye(3) + k + k @ k * ((1 - c) / s**2)
 
 
@@ -103,7 +108,7 @@ def rotvec_to_matrix(r: np.ndarray) -> np.ndarray:
     if th < 1e-12:
         return np.eye(3)
     k = r / th
-    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    K = _skew(k)
     return np.eye(3) + math.sin(th) * K + (1 - math.cos(th)) * K @ K
 
 
@@ -116,10 +121,6 @@ def rotvec_derivatives(r: np.ndarray, R: np.ndarray | None = None) -> list[np.nd
     R = rotvec_to_matrix(r) if R is None else R
     I_R = np.eye(3) - R
     return [(r[k] * _skew(r) + _skew(_cross(r, I_R[:, k]))) / th2 @ R for k in range(3)]
-
-
-def _skew(v: np.ndarray) -> np.ndarray:
-    return np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
 
 
 def matrix_to_rotvec(R: np.ndarray) -> np.ndarray:
