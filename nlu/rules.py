@@ -376,10 +376,15 @@ _SIZE_MENTION = re.compile(
 )
 
 
+def _en_color(word: str) -> str:
+    """The canonical colour of a word _EN_COLOR_RE matched."""
+    return next(v for p, v in EN_COLOR if rx(p).fullmatch(word))
+
+
 def mentioned_colors(text: str) -> set[str]:
     """Canonical colours the utterance names (en and zh), e.g. to ground an LLM's output in what was said."""
     t = text.lower()
-    found = {next(v for p, v in EN_COLOR if rx(p).fullmatch(m.group(0))) for m in _EN_COLOR_RE.finditer(t)}
+    found = {_en_color(m.group(0)) for m in _EN_COLOR_RE.finditer(t)}
     found |= {v for p, v in ZH_COLOR if rx(p).search(t)}
     return found
 
@@ -643,9 +648,8 @@ def parse_rules(text: str, ctx: ParseContext | None = None) -> RulesResult | Non
     sc.vocab("category", ZH_CATEGORY, en=False)
     sc.vocab("pattern", EN_PATTERN, en=True)
     sc.vocab("pattern", ZH_PATTERN, en=False)
-    for m in sc.find(r"(?<![a-z])(?:" + "|".join(p for p, _ in EN_COLOR) + r")(?![a-z])"):
-        val = next(v for p, v in EN_COLOR if rx(p).fullmatch(m.group(0)))
-        sc.take("color", m.start(), m.end(), val)
+    for m in sc.find(_EN_COLOR_RE.pattern):
+        sc.take("color", m.start(), m.end(), _en_color(m.group(0)))
     for pat, val in ZH_COLOR:
         for m in sc.find(pat):
             # a bare colour character must look like a colour (黑的, 红裙, 白色), not part of a word (明白)
@@ -895,12 +899,16 @@ def _emit(sc: _Scanner, add: Any, pos: int, name: str, value: float) -> None:
     add(pos, {"type": "set_measurement", "name": name, "value": round(value, 1)})
 
 
+# one of each kind of command: parsing them compiles (nearly) every pattern the rules use
+WARM_UP_TEXTS = (
+    "show me the blue dress in size M, turn around",
+    "换成红色，大一码",
+    "I'm 170 cm and 60 kg",
+    "compare M and L",
+)
+
+
 def warm_up() -> None:
     """Compile the patterns once (about 0.1 s) so the first real command is as fast as the rest."""
-    for s in (
-        "show me the blue dress in size M, turn around",
-        "换成红色，大一码",
-        "I'm 170 cm and 60 kg",
-        "compare M and L",
-    ):
+    for s in WARM_UP_TEXTS:
         parse_rules(s)
