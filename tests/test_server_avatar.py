@@ -183,8 +183,8 @@ def test_colour_change_recolours_the_drape_on_the_next_frame(shared_data):
 
 def test_a_predraped_product_shows_on_the_next_frame(shared_data):
     """'show me the red dress': a catalogue product alone in its default size is pre-draped at start-up, so the
-    command's next frame shows it (re-textured to the asked colour) with its fit, and no drape runs; an edited
-    product (its JSON changed) or another size is draped as before."""
+    command's next frame shows it (re-textured to the asked colour) with its fit, and no drape runs; another size
+    is draped as before. (An edited product changes the pre-drape's key, its JSON hash: not exercised here.)"""
     from avatar.tracking import load_image
     from server import avatar_stages
     from server.pipeline import clear_pool
