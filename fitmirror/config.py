@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         description="Track frame N+1 while frame N renders (avatar pipeline): more fresh frames per second when a "
         "core is free, at the cost of the two stages slowing each other where none is.",
     )
+    render_process: bool = Field(
+        True,
+        description="Render the avatar in a child process per pipeline: moderngl holds the GIL in every GL call, so "
+        "in one process the render stalled tracking, pose and the event loop (false: a thread of the server).",
+    )
     jitter_buffer_marker: bool = Field(
         True, description="Release received video frames on the RTP marker bit (saves ~33 ms per hop; aiortc patch)."
     )

@@ -108,11 +108,17 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    """Resident memory of a server process plus its children (render processes); shared pages count in each."""
+    from server.bench import descendants
+
+    total_kb = 0
+    for p in [pid, *descendants(pid)]:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total_kb += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        except OSError:
+            continue
+    return round(total_kb / 1024, 1)
 
 
 async def _chromium_layout(browser, url: str, pid: int, options: dict, warm_s: float, secs: float,

@@ -394,11 +394,11 @@ class GarmentStage:
 class RenderStage:
     name = "render"
 
-    def __init__(self) -> None:
+    def __init__(self, egl_device: int | None = None, hair_occlusion: bool | None = None) -> None:
         from render.renderer import Renderer
 
-        self.renderer = Renderer()
-        self.hair_occlusion = get_settings().ar_hair_occlusion
+        self.renderer = Renderer(egl_device=egl_device)
+        self.hair_occlusion = get_settings().ar_hair_occlusion if hair_occlusion is None else hair_occlusion
 
     def process(self, ctx: FrameContext) -> None:
         from render.scene import Mesh, Scene
@@ -460,12 +460,19 @@ class RenderStage:
 
 
 def avatar_pipeline() -> Pipeline:
-    """tracking -> pose -> garments on the caller's thread, render on the pipeline's render thread."""
+    """tracking -> pose -> garments on the caller's thread, render on the pipeline's render thread (which hands it to
+    a child process: `settings.render_process`)."""
     os.environ.setdefault("ANNY_CACHE_DIR", str(get_settings().anny_cache_dir))
     pose = PoseStage()
     front = [TrackingStage(), pose, GarmentStage(pose)]
-    overlap = get_settings().render_overlap
-    return OverlappedPipeline("avatar", front, [RenderStage], thread_name="fm-avatar-render", overlap=overlap)
+    s = get_settings()
+    if s.render_process:
+        from server.render_process import RemoteRenderStage
+
+        back: list = [RemoteRenderStage]
+    else:
+        back = [RenderStage]
+    return OverlappedPipeline("avatar", front, back, thread_name="fm-avatar-render", overlap=s.render_overlap)
 
 
 def _selfcheck() -> None:  # pragma: no cover - manual: python -m server.avatar_stages PHOTO

@@ -44,10 +44,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cpu_s(pid: int) -> float:
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name (field 3, the state, is item 0)."""
     with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def descendants(pid: int) -> list[int]:
+    """Live child processes of `pid`, recursively (the avatar pipelines' render processes)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents.setdefault(int(_stat(int(entry))[1]), []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue  # exited meanwhile
+    out, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds of a server process and its children: live ones, and exited ones it has waited for."""
+    fields = _stat(pid)
+    total = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    for child in descendants(pid):
+        try:
+            total += sum(int(x) for x in _stat(child)[11:13])
+        except OSError:
+            continue  # exited meanwhile: counted in cutime once waited for
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -199,7 +228,87 @@ async def _run(quick: bool, port: int, pid: int) -> dict[str, Any]:
     return results
 
 
+def _python_beside(render: Any, seconds: float) -> tuple[float, float]:
+    """(pure-Python iterations per ms another thread completes, median ms per call) while `render` runs in a loop."""
+    import statistics
+    import threading
+
+    count, stop = 0, threading.Event()
+
+    def spin() -> None:
+        nonlocal count
+        while not stop.is_set():
+            for _ in range(200):
+                count += 1
+
+    t = threading.Thread(target=spin, daemon=True)
+    ts = []
+    t0 = time.perf_counter()
+    t.start()
+    while time.perf_counter() - t0 < seconds:
+        t1 = time.perf_counter()
+        render()
+        ts.append((time.perf_counter() - t1) * 1e3)
+    stop.set()
+    t.join()
+    return count / ((time.perf_counter() - t0) * 1000), statistics.median(ts)
+
+
+def render_beside_python(quick: bool) -> dict[str, Any]:
+    """The avatar render stage (3 views of 384 px: anny body + two garments) on a thread of this process and in a
+    render process (`server.render_process`), each alone and beside a thread running pure Python (the share of
+    the GIL that the session's tracking and pose thread and the event loop get). moderngl holds the GIL in every
+    GL call, so the in-thread render blocks that thread and then waits for the GIL at each Python line."""
+    import statistics
+
+    from render.bench import anny_scene
+    from server.avatar_stages import RenderStage
+    from server.pipeline import FrameContext, FrameIn, RenderState
+    from server.render_process import RemoteRenderStage, _Posed
+
+    scene, _, _ = anny_scene()
+    body, garments = scene.meshes[0], scene.meshes[1:]
+    posed = _Posed(body.vertices, body.faces, None)
+    state = RenderState(views=("front", "left", "back"), layout="mosaic", view_size=(384, 384))
+
+    def frame(stage: Any) -> None:
+        ctx = FrameContext(frame=FrameIn(None, 0, 0.0), state=state)  # type: ignore[arg-type]
+        ctx.data.update(posed=posed, garments=garments)
+        stage.process(ctx)
+
+    stages = {"thread": RenderStage(), "process": RemoteRenderStage()}
+    samples: dict[str, list[tuple[float, float]]] = {"idle": []}
+    alone: dict[str, list[float]] = {k: [] for k in stages}
+    try:
+        for st in stages.values():
+            for _ in range(3):
+                frame(st)
+        for _ in range(2 if quick else 4):
+            samples["idle"].append(_python_beside(lambda: time.sleep(0.001), 0.5))
+            for k, st in stages.items():
+                ts = []
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    frame(st)
+                    ts.append((time.perf_counter() - t0) * 1e3)
+                alone[k].append(statistics.median(ts))
+                samples.setdefault(k, []).append(_python_beside(lambda st=st: frame(st), 0.5))
+    finally:
+        for st in stages.values():
+            st.close()
+    idle_rate = statistics.median(x[0] for x in samples["idle"])
+    return {
+        k: {
+            "render_ms_alone": round(statistics.median(alone[k]), 1),
+            "render_ms_beside_python": round(statistics.median(x[1] for x in samples[k]), 1),
+            "python_speed_share": round(statistics.median(x[0] for x in samples[k]) / idle_rate, 2),
+        }
+        for k in stages
+    }
+
+
 def run(quick: bool) -> dict[str, Any]:
+    beside = render_beside_python(quick)
     port = _free_port()
     proc = _start_server(port)
     try:
@@ -223,6 +332,23 @@ def run(quick: bool) -> dict[str, Any]:
             f"| {name} | {r['fps_received']} ({r['fps_fresh']}) | {r['rtt_ms_median']} / {r['rtt_ms_p95']} | "
             f"{r['server_cpu_ms_per_frame']} | {r['server_cpu_pct']} | {stages} |"
         )
+    rows += [
+        "",
+        "| avatar render stage, 3 views 384x384 | render ms alone | render ms beside a pure-Python thread | "
+        "that thread's speed (share of idle) |",
+        "|---|---|---|---|",
+    ]
+    for k, label in (("thread", "on a server thread"), ("process", "in a render process (default)")):
+        b = beside[k]
+        rows.append(
+            f"| {label} | {b['render_ms_alone']} | {b['render_ms_beside_python']} | {b['python_speed_share']} |"
+        )
+    results["render_beside_python"] = beside
+    rows.append("")
+    rows.append(
+        "Render rows: moderngl holds the GIL in every GL call, so a render on a server thread stalls the threads that "
+        "run Python (tracking, pose, the event loop), and each of its own Python lines waits for the GIL in turn."
+    )
     rows.append("")
     rows.append(
         f"Python aiortc client in the bench process (rows without 'Chromium'), or headless Chromium with a canvas "

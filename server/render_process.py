@@ -1,0 +1,307 @@
+"""The avatar pipeline's render stage in a child process of its own, so that it no longer shares a GIL.
+
+moderngl holds the GIL in every GL call, and llvmpipe transforms and bins the triangles inside the draw call: in
+one process the render held the GIL for ~13 ms of each 3-view frame, the session's tracking and pose thread and the
+server's event loop waited meanwhile, and each Python line of the render then waited for the GIL in turn (render
+bench: a 17 ms render took 65-2,800 ms beside a thread running pure Python). In its own process the render runs
+beside them. `RemoteRenderStage` is a drop-in Stage: it sends what `RenderStage` reads (the posed body, the garment
+meshes, and for the mirror the webcam frame and the person mask) and sets the views it gets back.
+
+Wire format: pickles over a socketpair (`multiprocessing.connection.Connection` framing). Arrays that stay the
+same object from frame to frame (faces, textures, UVs, colours) cross once: `_ArrayCache` sends a token for an
+array the child already holds, and the child hands the renderer the same object each time, so the renderer's
+upload-skipping identity checks keep working. The child is `python -m server.render_process FD ...`, not a
+multiprocessing spawn (that re-imports the parent's main module); it imports numpy, OpenCV, moderngl and this
+package, not torch or MediaPipe.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fitmirror.errors import SetupError
+from server.pipeline import FrameContext, FrameIn, RenderState
+
+log = logging.getLogger("fitmirror.server.render_process")
+
+CACHE_ENTRIES = 256  # arrays the child keeps by token; a frame sends ~10
+CACHE_MIN_BYTES = 4096  # smaller arrays are cheaper to resend than to track
+START_TIMEOUT_S = 60.0  # the child imports moderngl and makes an EGL context (1-3 s; more on a loaded box)
+FRAME_TIMEOUT_S = 30.0  # a render that takes this long is a hung child: it is killed and restarted
+
+
+@dataclass
+class _Posed:
+    """What RenderStage reads of a PosedBody."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    camera: Any
+
+
+@dataclass
+class _Tracked:
+    """What RenderStage reads of a Tracking (mirror layout only)."""
+
+    present: bool
+    mask: np.ndarray | None
+    landmarks_px: np.ndarray
+    visibility: np.ndarray
+
+
+@dataclass
+class RenderRequest:
+    state: RenderState
+    image: np.ndarray | None  # the webcam frame, for the mirror layout only
+    posed: _Posed | None
+    garments: list = field(default_factory=list)
+    tracking: _Tracked | None = None
+
+
+class _ArrayCache:
+    """Sender side: arrays seen before (the same object) travel as a token; the receiver mirrors the LRU.
+    Evictions ride along with the message that caused them, so both sides hold the same tokens."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+        self.entries = entries
+        self._by_id: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
+        self._next = 0
+        self.sent_bytes = 0
+
+    def dumps(self, obj: Any) -> bytes:
+        evicted: list[int] = []
+        cache = self
+
+        class _Pickler(pickle.Pickler):
+            inline: Any = None  # the array of the "new" id just returned: pickle then saves it, asking again
+
+            def persistent_id(self, o: Any) -> Any:
+                if type(o) is not np.ndarray or o.nbytes < CACHE_MIN_BYTES or o is self.inline:
+                    return None
+                hit = cache._by_id.get(id(o))
+                if hit is not None and hit[1] is o:
+                    cache._by_id.move_to_end(id(o))
+                    return ("ref", hit[0])
+                token = cache._next
+                cache._next += 1
+                cache._by_id[id(o)] = (token, o)  # holding `o` keeps its id from being reused
+                while len(cache._by_id) > cache.entries:
+                    evicted.append(cache._by_id.popitem(last=False)[1][0])
+                self.inline = o
+                return ("new", token, o)
+
+        buf = io.BytesIO()
+        _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+        body = buf.getvalue()
+        out = pickle.dumps(evicted) + body  # two pickles back to back: the loader reads them in turn
+        self.sent_bytes += len(out)
+        return out
+
+    def reset(self) -> None:
+        self._by_id.clear()
+
+
+class _ArrayStore:
+    """Receiver side of `_ArrayCache`."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[int, np.ndarray] = {}
+
+    def loads(self, data: bytes) -> Any:
+        store = self.arrays
+
+        class _Unpickler(pickle.Unpickler):
+            def persistent_load(self, pid: Any) -> Any:
+                if pid[0] == "new":
+                    store[pid[1]] = pid[2]
+                    return pid[2]
+                return store[pid[1]]
+
+        buf = io.BytesIO(data)
+        evicted = pickle.load(buf)
+        obj = _Unpickler(buf).load()
+        for token in evicted:
+            store.pop(token, None)
+        return obj
+
+
+def request_from(ctx: FrameContext) -> RenderRequest:
+    """The part of a frame's context the render reads."""
+    posed = ctx.data.get("posed")
+    mirror = ctx.state.layout == "mirror"
+    tracking = ctx.data.get("tracking") if mirror else None
+    return RenderRequest(
+        state=ctx.state,
+        image=ctx.frame.image if mirror else None,
+        posed=None if posed is None else _Posed(posed.vertices, posed.faces, posed.camera),
+        garments=list(ctx.data.get("garments") or []),
+        tracking=None
+        if tracking is None
+        else _Tracked(bool(tracking.present), tracking.mask, tracking.landmarks_px, tracking.visibility),
+    )
+
+
+class RemoteRenderStage:
+    """The render stage, run by a child process (see the module docstring). A child that dies or hangs fails the
+    frame it had (the session reports it) and is replaced on the next frame."""
+
+    name = "render"
+
+    def __init__(self, hair_occlusion: bool | None = None, egl_device: int | None = None) -> None:
+        from fitmirror.config import get_settings
+
+        s = get_settings()
+        self.hair_occlusion = s.ar_hair_occlusion if hair_occlusion is None else hair_occlusion
+        self.egl_device = s.egl_device if egl_device is None else egl_device
+        self.proc: subprocess.Popen | None = None
+        self.conn: Connection | None = None
+        self.cache = _ArrayCache()
+        self.restarts = 0
+        self.renderer_string = ""
+        self._start()
+
+    def _start(self) -> None:
+        parent, child = socket.socketpair()
+        root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        args = [str(child.fileno()), str(self.egl_device), "1" if self.hair_occlusion else "0"]
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "server.render_process", *args],
+                pass_fds=(child.fileno(),),
+                env=env,
+                cwd=root,
+            )
+        finally:
+            child.close()
+        self.conn = Connection(parent.detach())
+        self.cache = _ArrayCache()
+        if not self.conn.poll(START_TIMEOUT_S):
+            self._stop(kill=True)
+            raise SetupError(f"the render process did not start in {START_TIMEOUT_S:.0f} s")
+        try:
+            status, detail = pickle.loads(self.conn.recv_bytes())
+        except (EOFError, OSError):
+            code = self._stop(kill=True)
+            raise SetupError(f"the render process exited while starting (exit code {code})") from None
+        if status != "ready":
+            self._stop(kill=True)
+            raise SetupError(f"the render process could not start: {detail}")
+        self.renderer_string = detail
+
+    def _stop(self, kill: bool = False) -> int | None:
+        conn, proc, self.conn, self.proc = self.conn, self.proc, None, None
+        if conn is not None:
+            try:
+                if not kill:
+                    conn.send_bytes(b"")  # an empty message asks the child to exit
+            except OSError:
+                pass
+            conn.close()
+        if proc is None:
+            return None
+        try:
+            return proc.wait(timeout=0.1 if kill else 5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def process(self, ctx: FrameContext) -> None:
+        if self.conn is None:  # the previous child failed: a new one for this frame
+            self.restarts += 1
+            log.warning("restarting the render process (%d restarts)", self.restarts)
+            self._start()
+        assert self.conn is not None
+        try:
+            data = self.cache.dumps(request_from(ctx))
+        except Exception:  # the cache may now hold tokens the child never got: start afresh
+            self._stop(kill=True)
+            raise
+        try:
+            self.conn.send_bytes(data)
+            if not self.conn.poll(FRAME_TIMEOUT_S):
+                raise TimeoutError(f"no frame in {FRAME_TIMEOUT_S:.0f} s")
+            status, payload = pickle.loads(self.conn.recv_bytes())
+        except (EOFError, OSError, TimeoutError) as e:
+            code = self._stop(kill=True)
+            raise RuntimeError(f"the render process failed ({e or type(e).__name__}; exit code {code})") from None
+        if status != "ok":
+            raise RuntimeError(f"render failed: {payload}")
+        views, eyes, mirror = payload
+        ctx.views.update(views)
+        ctx.eyes = eyes
+        ctx.mirror = mirror
+
+    def close(self) -> None:
+        self._stop()
+
+
+def _serve(conn: Connection, egl_device: int, hair_occlusion: bool) -> None:
+    """Child: build the in-process render stage, then answer frames until an empty message or EOF."""
+    from server.avatar_stages import RenderStage
+
+    try:
+        stage = RenderStage(egl_device=egl_device, hair_occlusion=hair_occlusion)
+    except Exception as e:
+        conn.send_bytes(pickle.dumps(("error", f"{type(e).__name__}: {e}")))
+        return
+    conn.send_bytes(pickle.dumps(("ready", stage.renderer.renderer_string)))
+    store = _ArrayStore()
+    try:
+        while True:
+            try:
+                data = conn.recv_bytes()
+            except EOFError:
+                break
+            if not data:
+                break
+            req: RenderRequest = store.loads(data)
+            ctx = FrameContext(frame=FrameIn(req.image, 0, time.monotonic()), state=req.state)
+            if req.posed is not None:
+                ctx.data["posed"] = req.posed
+            ctx.data["garments"] = req.garments
+            if req.tracking is not None:
+                ctx.data["tracking"] = req.tracking
+            try:
+                stage.process(ctx)
+                reply = ("ok", (ctx.views, ctx.eyes, ctx.mirror))
+            except Exception as e:  # one bad frame: reported, the child goes on
+                reply = ("error", f"{type(e).__name__}: {e}")
+            conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+    finally:
+        stage.close()
+
+
+def main(argv: list[str]) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group: the parent stops us
+    fd, egl_device, hair = int(argv[0]), int(argv[1]), argv[2] == "1"
+    conn = Connection(fd)
+    try:
+        _serve(conn, egl_device, hair)
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
