@@ -72,6 +72,9 @@ def test_the_child_renders_what_the_server_thread_would(stages):
     inputs = _inputs()
     assert remote.pid is not None and remote.pid != os.getpid() and remote.renderer_string
     assert remote.pid in descendants(os.getpid())  # the benchmarks count its CPU and memory with the server's
+    # below the server's priority (render_process_nice, default 5): tracking and pose go first on a busy CPU
+    assert remote.nice == 5
+    assert os.getpriority(os.PRIO_PROCESS, remote.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5)
     for layout in ("mosaic", "stereo", "mirror"):
         a, b = _ctx(layout, *inputs), _ctx(layout, *inputs)
         local.process(a)
