@@ -113,9 +113,6 @@ class _ArrayCache:
         self.sent_bytes += len(out)
         return out
 
-    def reset(self) -> None:
-        self._by_id.clear()
-
 
 class _ArrayStore:
     """Receiver side of `_ArrayCache`."""
@@ -192,6 +189,9 @@ class RemoteRenderStage:
                 env=env,
                 cwd=root,
             )
+        except OSError as e:
+            parent.close()
+            raise SetupError(f"the render process could not start: {e}") from e
         finally:
             child.close()
         self.conn = Connection(parent.detach())

@@ -84,6 +84,7 @@ def test_the_child_renders_what_the_server_thread_would(stages):
             for v in a.views:
                 assert np.array_equal(a.views[v], b.views[v]), v
             assert not np.array_equal(b.views["front"], b.views["left"])
+            assert b.views["front"].flags.writeable  # the layout step stamps the tracks layout's tiles in place
         elif layout == "stereo":
             assert all(np.array_equal(x, y) for x, y in zip(a.eyes, b.eyes, strict=True))
         else:
