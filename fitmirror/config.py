@@ -104,12 +104,12 @@ class Settings(BaseSettings):
         description="Render the avatar in a child process per pipeline: moderngl holds the GIL in every GL call, so "
         "in one process the render stalled tracking, pose and the event loop (false: a thread of the server).",
     )
-    render_process_nice: int = Field(
+    front_nice: int = Field(
         5,
         ge=0,
         le=19,
-        description="Niceness added to the render processes: on a saturated CPU tracking and pose (the serial part) "
-        "go first and the render, overlapped with the next frame, fills the gaps.",
+        description="Niceness added to the threads that track and pose the next frame (session workers, MediaPipe's "
+        "graph) while the frame in flight renders: on a saturated CPU the older frame finishes first.",
     )
     jitter_buffer_marker: bool = Field(
         True, description="Release received video frames on the RTP marker bit (saves ~33 ms per hop; aiortc patch)."

@@ -27,6 +27,23 @@ log = logging.getLogger("fitmirror.server.avatar")
 BODY_COLOR = (0.78, 0.66, 0.58)
 
 
+def _lower_mediapipe_threads() -> int:
+    """MediaPipe runs its graphs on threads of its own (kernel name "mediapipe"), some started on the first frames:
+    part of the front, so they get the front's lower priority (`settings.front_nice`, see OverlappedPipeline).
+    Returns the process's thread count, so that a caller rescans only when it changed."""
+    from server.pipeline import lower_named_threads
+
+    lower_named_threads("mediapipe", get_settings().front_nice)
+    return _thread_count()
+
+
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))  # ~30 us
+    except OSError:
+        return 0
+
+
 class TrackingStage:
     """MediaPipe pose; the person-segmentation mask only for layouts that composite over the webcam (mirror),
     since it costs tracking time every frame and mosaic/stereo/tracks never read it. The segmenting tracker is
@@ -38,6 +55,7 @@ class TrackingStage:
         from avatar.tracking import Tracker
 
         self.tracker = Tracker(video=True, segmentation=False)
+        self._threads = _lower_mediapipe_threads()
         self.seg_tracker: Any = None
         self._seg_build: threading.Thread | None = None
 
@@ -46,6 +64,7 @@ class TrackingStage:
 
         try:
             self.seg_tracker = Tracker(video=True, segmentation=True)
+            _lower_mediapipe_threads()
         except Exception as e:  # the mirror keeps working without a mask
             log.warning("segmenting tracker: %s", e)
 
@@ -58,6 +77,8 @@ class TrackingStage:
                 self._seg_build = threading.Thread(target=self._build_seg, name="fm-seg-build")
                 self._seg_build.start()
         tracking = tracker.track(ctx.frame.image, ctx.frame.t_recv * 1000.0)
+        if _thread_count() != self._threads:  # MediaPipe started a thread (first frames, the segmenting tracker)
+            self._threads = _lower_mediapipe_threads()
         ctx.data["tracking"] = tracking
         ctx.person_present = bool(tracking.present)
 
@@ -472,7 +493,9 @@ def avatar_pipeline() -> Pipeline:
         back: list = [RemoteRenderStage]
     else:
         back = [RenderStage]
-    return OverlappedPipeline("avatar", front, back, thread_name="fm-avatar-render", overlap=s.render_overlap)
+    return OverlappedPipeline(
+        "avatar", front, back, thread_name="fm-avatar-render", overlap=s.render_overlap, front_nice=s.front_nice
+    )
 
 
 def _selfcheck() -> None:  # pragma: no cover - manual: python -m server.avatar_stages PHOTO

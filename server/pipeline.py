@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -238,6 +239,44 @@ def _reset_stage(stage: Stage) -> None:
         reset()
 
 
+def lower_thread_priority(nice: int, tid: int | None = None) -> bool:
+    """Make a thread (default: the calling one) `nice` steps nicer than the process's main thread; Linux nice
+    values are per thread. Never raises the priority back (that needs privileges). False where it cannot."""
+    if nice <= 0:
+        return False
+    tid = threading.get_native_id() if tid is None else tid
+    try:
+        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + nice)
+        if os.getpriority(os.PRIO_PROCESS, tid) < target:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
+        return True
+    except OSError as e:  # not Linux, or the thread is gone
+        log.debug("thread %s keeps its priority: %s", tid, e)
+        return False
+
+
+def lower_named_threads(comm: str, nice: int) -> int:
+    """`lower_thread_priority` for every thread of this process whose kernel name starts with `comm` (threads that
+    libraries start, such as MediaPipe's graph threads). Returns how many it lowered."""
+    n = 0
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        if name.startswith(comm) and lower_thread_priority(nice, int(tid)):
+            n += 1
+    return n
+
+
+_niced = threading.local()
+
+
 class OverlappedPipeline(Pipeline):
     """Front stages (tracking, pose, garments) on the caller's thread, back stages (render) + layout on the
     pipeline's own thread, which also owns the back stages' thread-bound state (the GL context), so a pooled
@@ -247,12 +286,23 @@ class OverlappedPipeline(Pipeline):
     while frame N renders: throughput approaches 1/max(front, back) instead of 1/(front + back) and no frame
     waits for another (an earlier design returned frame N-1's result from call N, which paid a frame of age for
     the overlap). At most one render is in flight: submit() waits for the previous one before queueing the next,
-    so results complete in order and nothing queues up. `process()` is submit() then wait."""
+    so results complete in order and nothing queues up. `process()` is submit() then wait.
+
+    `front_nice` > 0 lowers the priority of the threads that call submit() by that much (once per thread): on a
+    saturated CPU the frame in flight (the back) then finishes before the next frame's front, which uses the gaps,
+    so the overlap costs less glass-to-glass latency. Stages that start threads of their own lower those."""
 
     def __init__(
-        self, name: str, front: list[Stage], back: list[Callable[[], Stage]], thread_name: str, overlap: bool = True
+        self,
+        name: str,
+        front: list[Stage],
+        back: list[Callable[[], Stage]],
+        thread_name: str,
+        overlap: bool = True,
+        front_nice: int = 0,
     ) -> None:
         self.overlap = overlap  # False: submit() also waits for the render (in step, the settings' render_overlap)
+        self.front_nice = front_nice
         self._back_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
         try:
             back_stages = self._back_pool.submit(lambda: [make() for make in back]).result()
@@ -270,6 +320,9 @@ class OverlappedPipeline(Pipeline):
     def submit(
         self, frame: FrameIn, state: RenderState, timings: dict[str, float] | None = None
     ) -> Future[PipelineResult]:
+        if self.front_nice and getattr(_niced, "nice", 0) < self.front_nice:
+            lower_thread_priority(self.front_nice)
+            _niced.nice = self.front_nice
         ctx = FrameContext(frame=frame, state=state)
         timings = {} if timings is None else timings
         self._run(self.front, ctx, timings)

@@ -10,9 +10,7 @@ meshes, and for the mirror the webcam frame and the person mask) and sets the vi
 Wire format: pickles over a socketpair (`multiprocessing.connection.Connection` framing). Arrays that stay the
 same object from frame to frame (faces, textures, UVs, colours) cross once: `_ArrayCache` sends a token for an
 array the child already holds, and the child hands the renderer the same object each time, so the renderer's
-upload-skipping identity checks keep working. The child runs at a lower priority (`render_process_nice`): on a
-saturated CPU the session's tracking and pose, the serial part that sets the frame rate, go first, and the render,
-which overlaps the next frame's tracking, fills the gaps. The child is `python -m server.render_process FD ...`, not a
+upload-skipping identity checks keep working. The child is `python -m server.render_process FD ...`, not a
 multiprocessing spawn (that re-imports the parent's main module); it imports numpy, OpenCV, moderngl and this
 package, not torch or MediaPipe.
 """
@@ -160,15 +158,12 @@ class RemoteRenderStage:
 
     name = "render"
 
-    def __init__(
-        self, hair_occlusion: bool | None = None, egl_device: int | None = None, nice: int | None = None
-    ) -> None:
+    def __init__(self, hair_occlusion: bool | None = None, egl_device: int | None = None) -> None:
         from fitmirror.config import get_settings
 
         s = get_settings()
         self.hair_occlusion = s.ar_hair_occlusion if hair_occlusion is None else hair_occlusion
         self.egl_device = s.egl_device if egl_device is None else egl_device
-        self.nice = s.render_process_nice if nice is None else nice
         self.proc: subprocess.Popen | None = None
         self.conn: Connection | None = None
         self.cache = _ArrayCache()
@@ -181,7 +176,7 @@ class RemoteRenderStage:
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-        args = [str(child.fileno()), str(self.egl_device), "1" if self.hair_occlusion else "0", str(self.nice)]
+        args = [str(child.fileno()), str(self.egl_device), "1" if self.hair_occlusion else "0"]
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "server.render_process", *args],
@@ -300,9 +295,7 @@ def main(argv: list[str]) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group: the parent stops us
-    fd, egl_device, hair, nice = int(argv[0]), int(argv[1]), argv[2] == "1", int(argv[3])
-    if nice:
-        os.nice(nice)
+    fd, egl_device, hair = int(argv[0]), int(argv[1]), argv[2] == "1"
     conn = Connection(fd)
     try:
         _serve(conn, egl_device, hair)

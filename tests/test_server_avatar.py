@@ -79,7 +79,11 @@ def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(share
     """Rendering runs on the pipeline's own thread: submit() returns once frame N's render is queued, so frame
     N+1 is tracked while it renders, and every result is its own frame's, in order; a closed pipeline is reset
     and handed to the next session, on another worker thread, with its dressed outfit cached: the next session in
-    the same outfit is dressed on its first frame."""
+    the same outfit is dressed on its first frame. The front (the worker thread, MediaPipe's threads) runs at the
+    lower priority `front_nice` (5) gives it, the render process at the server's own."""
+    import os
+    import threading
+
     from avatar.tracking import load_image
     from server.pipeline import clear_pool, pooled
 
@@ -98,6 +102,12 @@ def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(share
         stamps = [read_stamp(pipe.process(frame(i), st).outputs[0]) for i in range(2)]
         futures = [pipe.submit(frame(2 + i), st) for i in range(4)]  # as a session's worker calls it
         stamps += [read_stamp(f.result().outputs[0]) for f in futures]
+        priorities["worker"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        priorities["render process"] = os.getpriority(os.PRIO_PROCESS, pipe.back[0].pid)
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                if f.read().startswith("mediapipe"):
+                    priorities[f"mediapipe {tid}"] = os.getpriority(os.PRIO_PROCESS, int(tid))
         deadline = time.monotonic() + 150  # quick drape, then the full drape (cached when done)
         res = pipe.process(frame(4), st)
         while (res.fit is None or pipe.stages[2].job is not None) and time.monotonic() < deadline:
@@ -114,10 +124,15 @@ def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(share
         pipe.close()
         return pipe, fresh, default_body, res
 
+    priorities: dict[str, int] = {}
     with ThreadPoolExecutor(1) as a:
         pipe1, stamps, fit = a.submit(first_session).result()
     # in step, then overlapped: each result is its own frame's, in order
     assert stamps == [1000, 1001, 1002, 1003, 1004, 1005], stamps
+    server_prio = os.getpriority(os.PRIO_PROCESS, os.getpid())
+    front = min(19, server_prio + 5)
+    assert len(priorities) > 2 and priorities.pop("render process") == server_prio, priorities
+    assert all(p == front for p in priorities.values()), sorted(priorities.items())
     assert fit is not None and fit["status"] == "ok", fit
     assert pooled("avatar") >= 1
     with ThreadPoolExecutor(1) as b:  # another session's worker thread

@@ -72,9 +72,6 @@ def test_the_child_renders_what_the_server_thread_would(stages):
     inputs = _inputs()
     assert remote.pid is not None and remote.pid != os.getpid() and remote.renderer_string
     assert remote.pid in descendants(os.getpid())  # the benchmarks count its CPU and memory with the server's
-    # below the server's priority (render_process_nice, default 5): tracking and pose go first on a busy CPU
-    assert remote.nice == 5
-    assert os.getpriority(os.PRIO_PROCESS, remote.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5)
     for layout in ("mosaic", "stereo", "mirror"):
         a, b = _ctx(layout, *inputs), _ctx(layout, *inputs)
         local.process(a)
@@ -146,3 +143,39 @@ def test_a_dead_child_fails_its_frame_and_is_replaced():
 def test_a_missing_gpu_is_refused_with_the_reason():
     with pytest.raises(SetupError, match="render process could not start"):
         RemoteRenderStage(egl_device=97)
+
+
+def test_thread_priorities_are_lowered_by_thread_and_by_kernel_name():
+    """`lower_thread_priority` nices one thread (Linux nice values are per thread), `lower_named_threads` the
+    threads a library started under a kernel name (MediaPipe's), never the rest of the process."""
+    import threading
+
+    from server.pipeline import lower_named_threads, lower_thread_priority
+
+    base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+    ready, stop, tids = threading.Event(), threading.Event(), {}
+
+    def worker(name: str) -> None:
+        tids[name] = threading.get_native_id()
+        with open(f"/proc/self/task/{tids[name]}/comm", "w") as f:
+            f.write(name)
+        if len(tids) == 3:
+            ready.set()
+        stop.wait(10)
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in ("fmgraph/1", "fmgraph/2", "other")]
+    for t in threads:
+        t.start()
+    try:
+        assert ready.wait(10)
+        assert lower_named_threads("fmgraph", 3) == 2
+        prio = {n: os.getpriority(os.PRIO_PROCESS, tid) for n, tid in tids.items()}
+        assert prio == {"fmgraph/1": min(19, base + 3), "fmgraph/2": min(19, base + 3), "other": base}, prio
+        assert lower_thread_priority(1, tids["other"])
+        assert os.getpriority(os.PRIO_PROCESS, tids["other"]) == min(19, base + 1)
+        assert lower_thread_priority(0, tids["other"]) is False  # 0: nothing to do
+        assert os.getpriority(os.PRIO_PROCESS, os.getpid()) == base  # the main thread keeps its priority
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
