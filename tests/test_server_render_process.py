@@ -153,21 +153,20 @@ def test_thread_priorities_are_lowered_by_thread_and_by_kernel_name():
     from server.pipeline import lower_named_threads, lower_thread_priority
 
     base = os.getpriority(os.PRIO_PROCESS, os.getpid())
-    ready, stop, tids = threading.Event(), threading.Event(), {}
+    named, stop, tids = threading.Barrier(4, timeout=10), threading.Event(), {}
 
     def worker(name: str) -> None:
         tids[name] = threading.get_native_id()
         with open(f"/proc/self/task/{tids[name]}/comm", "w") as f:
             f.write(name)
-        if len(tids) == 3:
-            ready.set()
+        named.wait()  # all three named before the main thread looks
         stop.wait(10)
 
     threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in ("fmgraph/1", "fmgraph/2", "other")]
     for t in threads:
         t.start()
     try:
-        assert ready.wait(10)
+        named.wait()
         assert lower_named_threads("fmgraph", 3) == 2
         prio = {n: os.getpriority(os.PRIO_PROCESS, tid) for n, tid in tids.items()}
         assert prio == {"fmgraph/1": min(19, base + 3), "fmgraph/2": min(19, base + 3), "other": base}, prio
