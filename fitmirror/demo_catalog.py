@@ -182,7 +182,20 @@ def _contrast(rgb: np.ndarray) -> np.ndarray:
 def fabric_texture(pattern: str, rgb_hex: str, size_px: int = 256, seed: int | str = 0) -> np.ndarray:
     """A tileable HxWx3 uint8 fabric texture for a pattern in a base colour (one repeat = the whole tile).
 
-    Deterministic per (pattern, colour, seed): the same product always looks the same."""
+    Deterministic per (pattern, colour, seed): the same product always looks the same. Cached, so the array is
+    read-only and shared: a garment shown again (a pre-draped product, a colour change) skips the 4-6 ms of making
+    it on the frame it appears, and the renderer and the render process see the tile they already hold."""
+    return _fabric_texture_cached(pattern, rgb_hex, size_px, seed)
+
+
+@functools.lru_cache(maxsize=128)  # 128 tiles of 256 px: 25 MB (the demo catalogue has ~90 colour variants)
+def _fabric_texture_cached(pattern: str, rgb_hex: str, size_px: int, seed: int | str) -> np.ndarray:
+    img = _make_fabric_texture(pattern, rgb_hex, size_px, seed)
+    img.flags.writeable = False
+    return img
+
+
+def _make_fabric_texture(pattern: str, rgb_hex: str, size_px: int, seed: int | str) -> np.ndarray:
     n = size_px
     h = int(hashlib.sha1(f"{pattern}{rgb_hex}{seed}".encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(h)

@@ -154,10 +154,12 @@ def _fresh(outfit: Any) -> Any:
 
 def predrape_catalogue(pipe: Pipeline, product_ids: list[str] | None = None) -> dict[str, float]:
     """Drape each catalogue product alone, in its default size, on `pipe`'s average body (full substeps) into
-    PREDRAPED, shared by every avatar pipeline of this process. Blocking; start-up preload. Returns counts and
-    seconds. A product that fails to drape is logged and skipped (its command then drapes as usual)."""
+    PREDRAPED, shared by every avatar pipeline of this process, and make the fabric tiles of its colours.
+    Blocking; start-up preload. Returns counts and seconds. A product that fails to drape is logged and skipped
+    (its command then drapes as usual)."""
     import time
 
+    from fitmirror.demo_catalog import product_texture
     from server.catalog_db import CatalogDB
 
     stage = next(st for st in pipe.stages if isinstance(st, GarmentStage))
@@ -178,6 +180,8 @@ def predrape_catalogue(pipe: Pipeline, product_ids: list[str] | None = None) -> 
             continue
         with _predraped_lock:
             PREDRAPED[key] = outfit  # never posed here: each use takes a _fresh() copy
+        for variant in product.colors:  # a colour asked for later re-textures this drape: its tile is ready
+            product_texture(product, variant.name)
         done += 1
         if (i + 1) % 5 == 0 or i + 1 == len(products):
             log.info("pre-draped %d/%d catalogue products (%.1f s)", i + 1, len(products), time.monotonic() - t0)

@@ -120,6 +120,10 @@ def test_textures_are_tileable_and_in_product_colour():
     solid = next(p for p in demo_products() if p.pattern == "solid")
     want = np.array(solid.colors[0].rgb_float) * 255
     assert np.abs(product_texture(solid, size_px=64).reshape(-1, 3).mean(0) - want).max() < 10
+    # made once per product, colour and size: the same read-only tile for every caller
+    again = product_texture(solid, size_px=64)
+    assert again is product_texture(solid, size_px=64) and not again.flags.writeable
+    assert product_texture(solid, solid.colors[-1].name, 64) is not again or len(solid.colors) == 1
 
 
 def test_body_measurement_charts_get_standard_ease():

@@ -211,16 +211,25 @@ def test_a_predraped_product_shows_on_the_next_frame(shared_data):
         outfit = ({"product_id": "dress-polka", "color": color},)
         return RenderState(views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit, size=size)
 
+    from fitmirror.demo_catalog import _fabric_texture_cached, product_texture
+    from server.catalog_db import CatalogDB
+
     saved = dict(avatar_stages.PREDRAPED)  # another test's server may have pre-draped the catalogue already
     avatar_stages.PREDRAPED.clear()
+    tiles: list[bool] = []
 
     def run() -> tuple:
         pipe = build_pipeline("avatar")
         garments = pipe.stages[2]
         try:
             took = avatar_stages.predrape_catalogue(pipe, ["dress-polka"])
+            made = _fabric_texture_cached.cache_info().misses
             res = pipe.process(FrameIn(img, 0, time.monotonic()), state("red"))
             first = (res.fit, garments.job is None, [(m.product_id, m.size, m.color) for m in garments.outfit.meshes])
+            red_tile = product_texture(CatalogDB().get("dress-polka"), "red")
+            # the red tile was made by the pre-drape (with the product's other colours), not on this frame
+            tiles.append(garments.outfit.meshes[0].texture is red_tile)
+            tiles.append(_fabric_texture_cached.cache_info().misses == made)
             pipe.process(FrameIn(img, 1, time.monotonic()), state("red", size="XL"))
             other_size_drapes = garments.job is not None
             return took, first, other_size_drapes
@@ -235,4 +244,5 @@ def test_a_predraped_product_shows_on_the_next_frame(shared_data):
     assert took["draped"] == 1 and took["failed"] == 0, took
     assert no_job and fit is not None and fit["status"] == "ok" and fit["size"] == "M", fit
     assert meshes == [("dress-polka", "M", "red")], meshes
+    assert tiles == [True, True]
     assert other_size_drapes, "a size that was not pre-draped is draped as before"
