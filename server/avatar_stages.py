@@ -27,14 +27,12 @@ log = logging.getLogger("fitmirror.server.avatar")
 BODY_COLOR = (0.78, 0.66, 0.58)
 
 
-def _lower_mediapipe_threads() -> int:
+def _lower_mediapipe_threads() -> None:
     """MediaPipe runs its graphs on threads of its own (kernel name "mediapipe"), some started on the first frames:
-    part of the front, so they get the front's lower priority (`settings.front_nice`, see OverlappedPipeline).
-    Returns the process's thread count, so that a caller rescans only when it changed."""
+    part of the front, so they get the front's lower priority (`settings.front_nice`, see OverlappedPipeline)."""
     from server.pipeline import lower_named_threads
 
     lower_named_threads("mediapipe", get_settings().front_nice)
-    return _thread_count()
 
 
 def _thread_count() -> int:
@@ -55,7 +53,7 @@ class TrackingStage:
         from avatar.tracking import Tracker
 
         self.tracker = Tracker(video=True, segmentation=False)
-        self._threads = _lower_mediapipe_threads()
+        self._threads = 0  # the process's thread count when MediaPipe's threads were last looked for
         self.seg_tracker: Any = None
         self._seg_build: threading.Thread | None = None
 
@@ -64,7 +62,6 @@ class TrackingStage:
 
         try:
             self.seg_tracker = Tracker(video=True, segmentation=True)
-            _lower_mediapipe_threads()
         except Exception as e:  # the mirror keeps working without a mask
             log.warning("segmenting tracker: %s", e)
 
@@ -77,8 +74,10 @@ class TrackingStage:
                 self._seg_build = threading.Thread(target=self._build_seg, name="fm-seg-build")
                 self._seg_build.start()
         tracking = tracker.track(ctx.frame.image, ctx.frame.t_recv * 1000.0)
-        if _thread_count() != self._threads:  # MediaPipe started a thread (first frames, the segmenting tracker)
-            self._threads = _lower_mediapipe_threads()
+        threads = _thread_count()
+        if threads != self._threads:  # the first frame, or MediaPipe started threads (its graphs, the mirror's tracker)
+            self._threads = threads
+            _lower_mediapipe_threads()
         ctx.data["tracking"] = tracking
         ctx.person_present = bool(tracking.present)
 

@@ -166,7 +166,7 @@ class RemoteRenderStage:
         self.egl_device = s.egl_device if egl_device is None else egl_device
         self.proc: subprocess.Popen | None = None
         self.conn: Connection | None = None
-        self.cache = _ArrayCache()
+        self.cache: _ArrayCache  # one per child: _start() makes it
         self.restarts = 0
         self.renderer_string = ""
         self._start()
