@@ -502,3 +502,78 @@ def load_catalog(path: Path | str) -> list[Product]:
         more = f"\n... and {len(res.errors) - 20} more" if len(res.errors) > 20 else ""
         raise CatalogError(f"{len(res.errors)} bad record(s) in {path}:\n{shown}{more}", res.errors)
     return res.products
+
+
+# --- outfit slots and the in-memory catalogue index (what a session's commands are checked against) ---------
+
+# One garment per slot: a new top replaces the top, a dress replaces top and bottoms (and they it); a jacket or
+# coat goes over either. So an outfit holds at most three garments, whatever a shopper (or a flood) asks for.
+SLOT: dict[str, str] = {
+    **dict.fromkeys(("tshirt", "shirt", "blouse", "sweater"), "top"),
+    **dict.fromkeys(("skirt", "trousers", "jeans", "shorts"), "bottom"),
+    "dress": "dress",
+    "jacket": "outer",
+    "coat": "outer",
+}
+SLOT_CONFLICTS: dict[str, set[str]] = {"top": {"dress"}, "bottom": {"dress"}, "dress": {"top", "bottom"}}
+MAX_OUTFIT_ITEMS = 3
+
+
+def size_range(sizes: Iterable[str]) -> str:
+    """'XS-XXL' for a run of letter sizes, else the list ('36, 38, 40')."""
+    s = list(sizes)
+    letters = [x for x in s if x in SIZE_ORDER]
+    if len(s) > 2 and letters == s:
+        i, j = SIZE_ORDER.index(s[0]), SIZE_ORDER.index(s[-1])
+        if list(SIZE_ORDER[i : j + 1]) == s:
+            return f"{s[0]}-{s[-1]}"
+    return ", ".join(s)
+
+
+@dataclass
+class CatalogIndex:
+    """An immutable in-memory view of the catalogue for checks on the event loop (microseconds, no database):
+    products by id, what each category comes in, and the best product for a described item."""
+
+    products: list[Product]
+    by_id: dict[str, Product] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_id = {p.id: p for p in self.products}
+
+    def categories(self) -> set[str]:
+        return {p.category for p in self.products}
+
+    def colors_of(self, category: str | None) -> list[str]:
+        """Colours the catalogue has for a category (all products when None), in a stable order."""
+        seen: dict[str, None] = {}
+        for p in self.products:
+            if category is None or p.category == category:
+                for c in p.colors:
+                    seen.setdefault(c.name)
+        return list(seen)
+
+    def find(
+        self,
+        category: str | None = None,
+        color: str | None = None,
+        pattern: str | None = None,
+        occasion: str | None = None,
+        text: str | None = None,
+    ) -> Product | None:
+        """The product that best matches: category and colour must match; pattern, occasion and the words of
+        `text` rank the rest (a product matching more of them first, then by category and name)."""
+        cands = [
+            p for p in self.products
+            if (category is None or p.category == category) and (color is None or any(c.name == color for c in p.colors))
+        ]  # fmt: skip
+        if not cands:
+            return None
+        words = set(re.findall(r"\w+", (text or "").lower()))
+
+        def score(p: Product) -> tuple[int, str, str, str]:
+            hay = set(re.findall(r"\w+", f"{p.name} {p.description} {p.category} {p.pattern}".lower()))
+            s = (pattern is not None and p.pattern == pattern) * 4 + (occasion in p.occasions) * 4 + len(words & hay)
+            return (-s, p.category, p.name, p.id)
+
+        return min(cands, key=score)

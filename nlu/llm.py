@@ -96,7 +96,9 @@ def decode_command(raw: str) -> tuple[Command, bool]:
             ]
         return Command.model_validate(data), True
     except (json.JSONDecodeError, ValidationError, TypeError, AttributeError) as e:
-        log.warning("llm output rejected: %s; raw=%r", type(e).__name__, raw[:300])
+        log.warning(
+            "llm output rejected: %s (%d characters)", type(e).__name__, len(raw)
+        )  # never the text: it echoes the shopper
         return Command(), False
 
 
@@ -250,7 +252,9 @@ class LlamaCppBackend(_Base):
         try:
             return compact_syntax.to_command(raw), True
         except (ValueError, IndexError) as e:  # pydantic's ValidationError is a ValueError
-            log.warning("llm output rejected: %s; raw=%r", type(e).__name__, raw[:300])
+            log.warning(
+                "llm output rejected: %s (%d characters)", type(e).__name__, len(raw)
+            )  # never the text: it echoes the shopper
             return Command(), False
 
 

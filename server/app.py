@@ -8,22 +8,23 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
-import json
 import logging
 import time
 import weakref
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from fitmirror import jsonsafe
 from fitmirror.config import REPO_ROOT, Settings, get_settings
-from fitmirror.errors import CapacityError, FitmirrorError, InputError
+from fitmirror.errors import FitmirrorError, InputError
 from server import aiortc_patches
 from server import protocol as P
 from server.metrics import Metrics
-from server.session import Session, SessionManager
+from server.session import Session, SessionManager, TokenBucket
 
 log = logging.getLogger("fitmirror.server.app")
 
@@ -39,12 +40,88 @@ ROUTE_ERRORS = web.AppKey("route_errors", dict)
 OPEN_WS = web.AppKey("open_ws", weakref.WeakSet)
 STARTED = web.AppKey("started", float)
 PRELOAD = web.AppKey("preload", dict)  # start-up warm-up: {"status": {name: loading|ok|failed: why}, tasks}
+WS_PER_CLIENT = web.AppKey("ws_per_client", dict)  # client address -> open websockets
+MAX_WS_PER_CLIENT = 8
+WS_HEARTBEAT_S = 5.0  # websocket ping interval: a dead server or client is noticed within ~2 intervals
+
+
+# --- web security: origins, client addresses, headers ---------------------------------------------------
+
+
+class ForbiddenError(FitmirrorError):
+    code = "forbidden_origin"
+    http_status = 403
+
+
+class UnsupportedMediaError(InputError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+def origin_allowed(request: web.Request, s: Settings) -> bool:
+    """Same origin, or one of `allowed_origins`. No Origin header at all is a non-browser client (aiortc, curl),
+    which has no shopper's ambient authority to abuse; `Origin: null` (sandboxed frames, files) is refused."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    o = origin.strip().rstrip("/").lower()
+    if o == "null":
+        return False
+    if urlsplit(o).netloc == request.host.lower():  # same host and port (TLS may end at a proxy: scheme differs)
+        return True
+    return o in s.origins
+
+
+def client_address(request: web.Request, s: Settings) -> str:
+    if s.client_ip_header:
+        v = request.headers.get(s.client_ip_header, "").split(",")[0].strip()
+        if v:
+            return v[:64]
+    return request.remote or "?"
+
+
+def _csp(s: Settings, test_page: bool) -> str:
+    extra = " ".join(s.origins)
+    inline = " 'unsafe-inline'" if test_page else ""
+    return (
+        f"default-src 'self'; script-src 'self'{inline}; style-src 'self'{inline}; img-src 'self' data: blob:; "
+        f"media-src 'self' blob: mediastream:; connect-src 'self' {extra}".rstrip()
+        + f"; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        f"frame-ancestors 'self' {extra}".rstrip()
+    )
+
+
+PERMISSIONS_POLICY = (
+    "camera=(self), microphone=(self), xr-spatial-tracking=(self), fullscreen=(self), geolocation=(), "
+    "payment=(), usb=(), serial=(), bluetooth=(), hid=()"
+)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Headers for a server that shops expose to the internet (docs/operations.md, "Web security")."""
+    try:
+        resp = await handler(request)
+    except web.HTTPException as e:
+        resp = e
+    h = resp.headers
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("Referrer-Policy", "same-origin")
+    if resp.content_type == "text/html":
+        s = request.app[SETTINGS]
+        h.setdefault("Content-Security-Policy", _csp(s, request.path.startswith("/_test/")))
+        h.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if not s.origins:
+            h.setdefault("X-Frame-Options", "SAMEORIGIN")  # older browsers; CSP frame-ancestors is the rule
+    if isinstance(resp, web.HTTPException):
+        raise resp
+    return resp
 
 
 def error_response(e: FitmirrorError, msg_id: Any = None) -> web.Response:
     body: dict[str, Any] = {"type": "error", **e.to_dict()}
     headers = {}
-    if isinstance(e, CapacityError):
+    if getattr(e, "retry_after_s", None):  # capacity (503), per-client limits (429)
         headers["Retry-After"] = str(e.retry_after_s)
     return web.json_response(body, status=e.http_status, headers=headers)
 
@@ -54,6 +131,11 @@ def error_response(e: FitmirrorError, msg_id: Any = None) -> web.Response:
 
 async def post_offer(request: web.Request) -> web.Response:
     s = request.app[SETTINGS]
+    if not origin_allowed(request, s):
+        return error_response(ForbiddenError("this origin may not open fitting-room sessions",
+                                             hint="add it to FITMIRROR_ALLOWED_ORIGINS"))  # fmt: skip
+    if request.content_type != "application/json":  # a form or text/plain post from another page: no preflight
+        return error_response(UnsupportedMediaError("the offer must be sent as application/json"))
     limit = s.max_sdp_bytes + 8192
     if request.content_length is not None and request.content_length > limit:
         return error_response(InputError(f"offer body larger than {limit} bytes", hint="the SDP is too large"))
@@ -61,7 +143,7 @@ async def post_offer(request: web.Request) -> web.Response:
         raw = await request.content.read(limit + 1)
         if len(raw) > limit:
             raise InputError(f"offer body larger than {limit} bytes", hint="the SDP is too large")
-        body = json.loads(raw)
+        body = jsonsafe.loads(raw, "the offer")
         if not isinstance(body, dict):
             raise InputError("the offer must be a JSON object {sdp, type, options}")
         offer = P.OfferMsg.model_validate(
@@ -77,7 +159,7 @@ async def post_offer(request: web.Request) -> web.Response:
     except ValueError as e:  # JSON or validation
         return error_response(InputError(f"invalid offer: {str(e)[:400]}", hint="POST {sdp, type: 'offer', options}"))
     try:
-        session, answer = await request.app[MANAGER].open(offer)
+        session, answer = await request.app[MANAGER].open(offer, client_address(request, s))
     except FitmirrorError as e:
         return error_response(e)
     return web.json_response(
@@ -100,16 +182,37 @@ def _effective_options(session: Any) -> dict[str, Any]:
 async def ws_handler(request: web.Request) -> web.StreamResponse:
     """Signalling + control over one websocket: first {"type":"offer"}, then control messages both ways."""
     s = request.app[SETTINGS]
-    ws = web.WebSocketResponse(max_msg_size=s.max_sdp_bytes + 8192, heartbeat=20)
+    if not origin_allowed(request, s):  # a page on another site must not get a session (or the camera's data)
+        raise web.HTTPForbidden(text="this origin may not open fitting-room sessions")
+    client = client_address(request, s)
+    per_client = request.app[WS_PER_CLIENT]
+    if per_client.get(client, 0) >= MAX_WS_PER_CLIENT:
+        raise web.HTTPTooManyRequests(text="too many open connections from this address", headers={"Retry-After": "10"})
+    # heartbeat: a client whose server vanished notices within seconds, and so do we of a vanished client
+    ws = web.WebSocketResponse(max_msg_size=s.max_sdp_bytes + 8192, heartbeat=WS_HEARTBEAT_S)
     await ws.prepare(request)
+    per_client[client] = per_client.get(client, 0) + 1
     manager = request.app[MANAGER]
     session = None
     request.app[OPEN_WS].add(ws)  # closed on shutdown, so draining never waits on an idle socket
     closer: asyncio.Future | None = None
+    bucket = TokenBucket(s.max_messages_per_s, max(4.0, 2 * s.max_messages_per_s))  # from the first message
+    flooded = 0
+
+    async def idle_close() -> None:
+        await asyncio.sleep(s.preoffer_timeout_s)
+        if session is None and not ws.closed:
+            await reply(P.error_msg("idle", f"no offer within {s.preoffer_timeout_s:g} s"))
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"no offer")
+
+    idle = asyncio.ensure_future(idle_close())
 
     async def reply(text: str) -> None:
         if not ws.closed:
-            await ws.send_str(text)
+            try:
+                await ws.send_str(text)
+            except ConnectionResetError:  # the client went away mid-reply: the loop below ends the session
+                pass
 
     try:
         async for msg in ws:
@@ -120,7 +223,13 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                     break
                 session.submit(msg.data, reply)
                 continue
-            # before the offer: only offer, ping and bye
+            # before the offer: only offer, ping and bye, under the session's own rate limit
+            if not bucket.take():
+                flooded += 1
+                if flooded > 20:
+                    break
+                await reply(P.error_msg("rate_limited", f"more than {s.max_messages_per_s:g} messages per second"))
+                continue
             try:
                 parsed = P.parse_client_message(msg.data, s.max_sdp_bytes + 8192)
             except P.ProtocolError as e:
@@ -132,11 +241,12 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                 break
             elif isinstance(parsed, P.OfferMsg):
                 try:
-                    session, answer = await manager.open(parsed)
+                    session, answer = await manager.open(parsed, client)
                 except FitmirrorError as e:
-                    extra = f" (retry after {e.retry_after_s} s)" if isinstance(e, CapacityError) else ""
+                    retry = getattr(e, "retry_after_s", None)
+                    extra = f" (retry after {retry} s)" if retry else ""
                     await reply(P.error_msg(e.code, e.message + extra, None, e.hint))
-                    if isinstance(e, CapacityError):
+                    if retry:
                         break
                     continue
                 session.attach_channel(reply)
@@ -146,6 +256,10 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             else:
                 await reply(P.error_msg("no_session", "send an offer first", getattr(parsed, "id", None)))
     finally:
+        idle.cancel()
+        per_client[client] -= 1
+        if not per_client[client]:
+            del per_client[client]
         request.app[OPEN_WS].discard(ws)
         if closer is not None:
             closer.cancel()
@@ -179,6 +293,7 @@ async def readyz(request: web.Request) -> web.Response:
         "sessions": len(m.sessions),
         "max_sessions": s.max_sessions,
         "accepting": m.accepting,
+        "workers": m.workers(),  # LLM and speech processes: state, pid, restarts, last exit
         "patches": {k: str(v) for k, v in aiortc_patches.applied.items()},
         "route_errors": request.app[ROUTE_ERRORS],
     }
@@ -193,17 +308,20 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def _safe_file(root: Path, rel: str) -> Path | None:
-    """A regular file under root (no traversal, no dotfiles, no directory listing)."""
-    if any(part.startswith(".") for part in Path(rel).parts):
+    """A regular file under root (no traversal, no dotfiles, no directory listing, nothing of node_modules)."""
+    parts = Path(rel).parts
+    if any(part.startswith(".") or len(part) > 255 for part in parts) or len(rel) > 1024:
         return None
     try:
         path = (root / rel).resolve()
-        path.relative_to(root.resolve())
-    except (ValueError, OSError):
+        inside = path.relative_to(root.resolve())
+        if "node_modules" in inside.parts:  # npm packages are build inputs; the pages get them through /vendor
+            return None
+        if path.is_dir():
+            path = path / "index.html"
+        return path if path.is_file() else None
+    except (ValueError, OSError):  # outside root, a name too long for the filesystem, ...
         return None
-    if path.is_dir():
-        path = path / "index.html"
-    return path if path.is_file() else None
 
 
 def _static_handler(root: Path, prefix_pages: dict[str, str] | None = None):
@@ -214,8 +332,6 @@ def _static_handler(root: Path, prefix_pages: dict[str, str] | None = None):
                 if (f := _safe_file(root, cand)) is not None:
                     return web.FileResponse(f, headers={"Cache-Control": "no-cache"})
             raise web.HTTPNotFound(text=f"{request.path} is not built yet")
-        if rel.split("/", 1)[0] == "node_modules":
-            raise web.HTTPNotFound()
         f = _safe_file(root, rel)
         if f is None:
             raise web.HTTPNotFound()
@@ -263,23 +379,11 @@ def preload_pipelines(names: list[str], predrape: bool = False) -> dict[str, Any
     return took
 
 
-def preload_nlu() -> float:
-    """Load the LLM and evaluate its fixed system prompt (blocking), so the first free-form command pays only
-    for its own tokens. Returns seconds; 0 when the LLM is off."""
-    from nlu.llm import get_backend
-
-    t0 = time.monotonic()
-    backend = get_backend()
-    if backend is not None and hasattr(backend, "warm"):
-        backend.warm()
-    return round(time.monotonic() - t0, 2)
-
-
 def create_app(settings: Settings | None = None, *, peer_routes: bool = True, preload: bool = False) -> web.Application:
     """preload: build `settings.preload_pipelines` on a background thread at start-up (`fitmirror serve`)."""
     settings = settings or get_settings()
     aiortc_patches.apply_settings(settings)
-    app = web.Application(client_max_size=settings.max_sdp_bytes + 64 * 1024)
+    app = web.Application(client_max_size=settings.max_sdp_bytes + 64 * 1024, middlewares=[security_headers])
     metrics_ = Metrics()
     app[SETTINGS] = settings
     app[METRICS] = metrics_
@@ -291,6 +395,7 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
     app[OPEN_WS] = weakref.WeakSet()
     app[STARTED] = time.monotonic()
     app[PRELOAD] = {}
+    app[WS_PER_CLIENT] = {}
     r = app.router
     r.add_post("/offer", post_offer)
     r.add_get("/ws", ws_handler)
@@ -300,7 +405,8 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
     if peer_routes:
         _add_peer_routes(app)
     r.add_get("/vendor/iwer/{path:.*}", _static_handler(IWER_ROOT))
-    r.add_get("/_test/{path:.*}", _static_handler(TEST_PAGE_ROOT))
+    if settings.test_pages:  # a developer page: never in production unless a test setting asks for it
+        r.add_get("/_test/{path:.*}", _static_handler(TEST_PAGE_ROOT))
     r.add_get("/{path:.*}", _static_handler(WEB_ROOT, PAGES))
 
     async def on_shutdown(app: web.Application) -> None:
@@ -333,8 +439,8 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
                 app[PRELOAD]["task"] = asyncio.ensure_future(run("pipelines", work))
             if settings.preload_llm:
                 status["llm"] = "loading"
-                # on the NLU thread itself, so a command that arrives meanwhile waits for it instead of racing it
-                app[PRELOAD]["nlu"] = asyncio.ensure_future(run("llm", app[MANAGER].run_nlu(preload_nlu)))
+                # the LLM worker process loads and warms; a command that arrives meanwhile queues behind it
+                app[PRELOAD]["nlu"] = asyncio.ensure_future(run("llm", app[MANAGER].preload_llm()))
 
         app.on_startup.append(on_startup)
     return app

@@ -195,6 +195,7 @@ def _start_server(port: int) -> subprocess.Popen:
         "FITMIRROR_ICE_LOOPBACK": "1",
         "FITMIRROR_OUTPUT_FPS": "30",
         "FITMIRROR_LOG_LEVEL": "warning",
+        "FITMIRROR_TEST_PAGES": "1",  # the benches drive the developer page /_test/
         "FITMIRROR_JITTER_BUFFER_MARKER": os.environ.get("FITMIRROR_JITTER_BUFFER_MARKER", "1"),
     }
     return subprocess.Popen(

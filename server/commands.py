@@ -58,8 +58,26 @@ def warm_up() -> float:
     return time.perf_counter() - t0
 
 
+def llm_context(lang: str, state: Any) -> dict[str, Any]:
+    """The parse context as plain data, for the LLM worker process."""
+    return _context(lang, state).model_dump(mode="json")
+
+
+def preload_llm_in_process() -> float:
+    """Load the in-process LLM and evaluate its fixed system prompt (blocking); 0 when the LLM is off."""
+    import time
+
+    from nlu.llm import get_backend
+
+    t0 = time.monotonic()
+    backend = get_backend()
+    if backend is not None and hasattr(backend, "warm"):
+        backend.warm()
+    return round(time.monotonic() - t0, 2)
+
+
 def parse_command(text: str, lang: str, state: Any) -> CommandResult:
-    """Blocking (may call the LLM): run on the manager's single nlu thread."""
+    """Blocking (may call the LLM): run on the manager's single nlu thread (no LLM worker)."""
     from nlu.parser import parse as nlu_parse
 
     res = nlu_parse(text, _context(lang, state))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -49,6 +50,23 @@ class Metrics:
         )
         self.fps_in = Gauge("fitmirror_fps_in", "Webcam frames per second, summed over sessions.", registry=r)
         self.fps_out = Gauge("fitmirror_fps_out", "Output frames per second, summed over sessions.", registry=r)
+        self.worker_up = Gauge(
+            "fitmirror_worker_up", "1 while a worker process (llm, asr) is loaded and serving.", ["worker"], registry=r
+        )
+        self.worker_queued = Gauge(
+            "fitmirror_worker_queued", "Calls waiting for a worker process.", ["worker"], registry=r
+        )
+        self.worker_restarts = Counter(
+            "fitmirror_worker_restarts_total",
+            "Worker process restarts by cause (crash, hang, timeout, start_failed, start_timeout).",
+            ["worker", "reason"],
+            registry=r,
+        )
+
+    def bind_worker(self, name: str, status: Any) -> None:
+        """A worker process's state as gauges (`status` is its live fitmirror.worker.WorkerStatus)."""
+        self.worker_up.labels(name).set_function(lambda: 1.0 if status.state in ("ready", "busy") else 0.0)
+        self.worker_queued.labels(name).set_function(lambda: float(status.queued))
 
     def bind_sessions(self, open_sessions: Callable[[], int], capacity: int) -> None:
         self.capacity.set(capacity)

@@ -7,12 +7,12 @@ with `parse_client_message` (raises `ProtocolError` with a stable `code`); serve
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from fitmirror import jsonsafe
 from fitmirror.errors import InputError
 from nlu.schema import ACTION_TYPES as NLU_ACTION_TYPES
 from nlu.schema import VIEWS
@@ -180,9 +180,9 @@ def parse_client_message(raw: str | bytes, max_bytes: int) -> Any:
     if size > max_bytes:
         raise ProtocolError("too_large", f"message of {size} bytes exceeds the limit of {max_bytes} bytes")
     try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ProtocolError("bad_json", f"message is not valid JSON: {e}") from None
+        obj = jsonsafe.loads(raw, "the message")
+    except InputError as e:  # malformed, NaN / Infinity, nested too deeply
+        raise ProtocolError("bad_json", e.message) from None
     if not isinstance(obj, dict):
         raise ProtocolError("invalid", "message must be a JSON object with a 'type' field")
     raw_id = obj.get("id")

@@ -21,7 +21,9 @@ import io
 import logging
 import os
 import pickle
+import select
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -41,7 +43,9 @@ log = logging.getLogger("fitmirror.server.render_process")
 CACHE_ENTRIES = 256  # arrays the child keeps by token; a frame sends ~10
 CACHE_MIN_BYTES = 4096  # smaller arrays are cheaper to resend than to track
 START_TIMEOUT_S = 60.0  # the child imports moderngl and makes an EGL context (1-3 s; more on a loaded box)
-FRAME_TIMEOUT_S = 30.0  # a render that takes this long is a hung child: it is killed and restarted
+STOP_TIMEOUT_S = 1.0  # asking a child to exit: a stopped child gets killed after this
+RESTART_BACKOFF_S = (0.0, 1.0, 2.0, 5.0, 10.0)  # after consecutive failed starts: no new child on every frame
+_LEN = struct.Struct("!i")  # multiprocessing.connection's framing, so the child keeps its Connection
 
 
 @dataclass
@@ -158,18 +162,56 @@ class RemoteRenderStage:
 
     name = "render"
 
-    def __init__(self, hair_occlusion: bool | None = None, egl_device: int | None = None) -> None:
+    def __init__(
+        self, hair_occlusion: bool | None = None, egl_device: int | None = None, frame_timeout_s: float | None = None
+    ) -> None:
         from fitmirror.config import get_settings
 
         s = get_settings()
         self.hair_occlusion = s.ar_hair_occlusion if hair_occlusion is None else hair_occlusion
         self.egl_device = s.egl_device if egl_device is None else egl_device
+        # a render (sending the frame included) that takes this long is a stuck child: killed, replaced
+        self.frame_timeout_s = s.render_timeout_s if frame_timeout_s is None else frame_timeout_s
         self.proc: subprocess.Popen | None = None
-        self.conn: Connection | None = None
+        self.sock: socket.socket | None = None
         self.cache: _ArrayCache  # one per child: _start() makes it
         self.restarts = 0
         self.renderer_string = ""
+        self._failed_starts = 0
+        self._retry_at = 0.0
+        self._start_error: SetupError | None = None
         self._start()
+
+    # -- framing with deadlines: a stopped child must never block the render thread (or shutdown) -----------
+
+    def _send(self, data: bytes, timeout_s: float) -> None:
+        assert self.sock is not None
+        self.sock.settimeout(timeout_s)  # the whole sendall, not each chunk (Python >= 3.5)
+        try:
+            self.sock.sendall(_LEN.pack(len(data)) + data)
+        except TimeoutError:
+            raise TimeoutError(f"the render process took no frame data in {timeout_s:.0f} s") from None
+
+    def _recv(self, timeout_s: float) -> bytes:
+        assert self.sock is not None
+        deadline = time.monotonic() + timeout_s
+
+        def exactly(n: int) -> bytes:
+            buf = bytearray()
+            while len(buf) < n:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+                    raise TimeoutError(f"no frame in {timeout_s:.0f} s")
+                chunk = self.sock.recv(n - len(buf))  # type: ignore[union-attr]
+                if not chunk:
+                    raise EOFError("the render process closed its end")
+                buf += chunk
+            return bytes(buf)
+
+        (n,) = _LEN.unpack(exactly(_LEN.size))
+        if n < 0:
+            raise EOFError("oversized frame from the render process")
+        return exactly(n)
 
     def _start(self) -> None:
         parent, child = socket.socketpair()
@@ -189,13 +231,13 @@ class RemoteRenderStage:
             raise SetupError(f"the render process could not start: {e}") from e
         finally:
             child.close()
-        self.conn = Connection(parent.detach())
+        self.sock = parent
         self.cache = _ArrayCache()
-        if not self.conn.poll(START_TIMEOUT_S):
-            self._stop(kill=True)
-            raise SetupError(f"the render process did not start in {START_TIMEOUT_S:.0f} s")
         try:
-            status, detail = pickle.loads(self.conn.recv_bytes())
+            status, detail = pickle.loads(self._recv(START_TIMEOUT_S))
+        except TimeoutError:
+            self._stop(kill=True)
+            raise SetupError(f"the render process did not start in {START_TIMEOUT_S:.0f} s") from None
         except (EOFError, OSError):
             code = self._stop(kill=True)
             raise SetupError(f"the render process exited while starting (exit code {code})") from None
@@ -205,18 +247,20 @@ class RemoteRenderStage:
         self.renderer_string = detail
 
     def _stop(self, kill: bool = False) -> int | None:
-        conn, proc, self.conn, self.proc = self.conn, self.proc, None, None
-        if conn is not None:
+        if self.sock is not None and not kill:
             try:
-                if not kill:
-                    conn.send_bytes(b"")  # an empty message asks the child to exit
-            except OSError:
-                pass
-            conn.close()
+                self._send(b"", STOP_TIMEOUT_S)  # an empty message asks the child to exit
+            except OSError:  # TimeoutError included: a stopped child is killed below
+                kill = True
+        sock, proc, self.sock, self.proc = self.sock, self.proc, None, None
+        if sock is not None:
+            sock.close()
         if proc is None:
             return None
+        if kill:
+            proc.kill()
         try:
-            return proc.wait(timeout=0.1 if kill else 5)
+            return proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
             return proc.wait()
@@ -225,23 +269,35 @@ class RemoteRenderStage:
     def pid(self) -> int | None:
         return None if self.proc is None else self.proc.pid
 
-    def process(self, ctx: FrameContext) -> None:
-        if self.conn is None:  # the previous child failed: a new one for this frame
-            self.restarts += 1
-            log.warning("restarting the render process (%d restarts)", self.restarts)
+    def _restart(self) -> None:
+        """A new child after a failure, with back-off after failed starts (each re-raises the last reason)."""
+        if time.monotonic() < self._retry_at and self._start_error is not None:
+            raise self._start_error
+        self.restarts += 1
+        log.warning("restarting the render process (%d restarts)", self.restarts)
+        try:
             self._start()
-        assert self.conn is not None
+        except SetupError as e:
+            self._failed_starts += 1
+            self._start_error = e
+            self._retry_at = time.monotonic() + RESTART_BACKOFF_S[min(self._failed_starts, len(RESTART_BACKOFF_S) - 1)]
+            raise
+        self._failed_starts, self._start_error = 0, None
+
+    def process(self, ctx: FrameContext) -> None:
+        if self.sock is None:  # the previous child failed: a new one for this frame
+            self._restart()
+        assert self.sock is not None
         try:
             data = self.cache.dumps(request_from(ctx))
         except Exception:  # the cache may now hold tokens the child never got: start afresh
             self._stop(kill=True)
             raise
+        t0 = time.monotonic()
         try:
-            self.conn.send_bytes(data)
-            if not self.conn.poll(FRAME_TIMEOUT_S):
-                raise TimeoutError(f"no frame in {FRAME_TIMEOUT_S:.0f} s")
-            status, payload = pickle.loads(self.conn.recv_bytes())
-        except (EOFError, OSError, TimeoutError) as e:
+            self._send(data, self.frame_timeout_s)
+            status, payload = pickle.loads(self._recv(max(0.1, self.frame_timeout_s - (time.monotonic() - t0))))
+        except (EOFError, OSError, TimeoutError) as e:  # died, or stuck (SIGSTOP, a hung driver)
             code = self._stop(kill=True)
             raise RuntimeError(f"the render process failed ({e or type(e).__name__}; exit code {code})") from None
         if status != "ok":

@@ -33,7 +33,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 
 from fitmirror.config import Settings
-from fitmirror.errors import CapacityError, FitmirrorError, InputError
+from fitmirror.errors import CapacityError, FitmirrorError, InputError, RateLimitError
 from fitmirror.log import session_id_var
 from server import protocol as P
 from server.aiortc_patches import drain_newest
@@ -48,7 +48,7 @@ from server.pipeline import (
     n_tracks,
     output_sizes,
 )
-from server.state import SessionState, demo_outfit_items
+from server.state import ActionRefused, SessionState, demo_outfit_items
 
 if TYPE_CHECKING:
     from server.metrics import Metrics
@@ -254,6 +254,11 @@ def check_offer(sdp: str, layout: str, n_views: int, s: Settings) -> None:
         raise InputError(f"SDP offer of {len(sdp)} bytes exceeds the limit of {s.max_sdp_bytes} bytes")
     if not sdp.startswith("v=0"):
         raise InputError("malformed SDP offer: it must start with 'v=0'")
+    if not re.search(r"^a=fingerprint:[\w-]+ [0-9A-Fa-f:]{32,}\s*$", sdp, re.M):
+        raise InputError(
+            "the SDP offer has no DTLS fingerprint (a=fingerprint): media would not be encrypted",
+            hint="send the offer your WebRTC stack made (browsers and aiortc include the fingerprint)",
+        )
     n_video = len(re.findall(r"^m=video ", sdp, re.M))
     if not n_video:
         raise InputError("malformed SDP offer: it has no video m-line", hint="add the webcam track (sendrecv video)")
@@ -272,12 +277,15 @@ class Session:
         self.settings: Settings = s
         self.metrics: Metrics = manager.metrics
         self.id = uuid.uuid4().hex[:12]
+        self.client = ""  # the client's address (per-client limits), set by SessionManager.reserve
         self.options = options
         views = tuple(options.views or s.views)
         layout = options.layout or s.default_layout
         size = options.resolution or ((640, 480) if layout == "mirror" else (s.view_size_px, s.view_size_px))
         self.fps = options.fps or s.output_fps
-        self.state = SessionState(views=views, layout=layout, view_size=size, stamp=options.stamp)
+        self.state = SessionState(
+            views=views, layout=layout, view_size=size, stamp=options.stamp, catalog=manager.catalog_index
+        )
         if options.pipeline == "avatar":  # the demo: dressed within seconds of connecting
             self.state.outfit = copy.deepcopy(manager.demo_outfit)
         self.created = time.monotonic()
@@ -598,17 +606,21 @@ class Session:
         elif isinstance(msg, P.CommandMsg):
             await self._command(msg, reply)
 
-    async def _apply_actions(self, msg_id: str | int, actions: list[dict[str, Any]], reply: Reply) -> bool:
-        applied = []
-        for action in actions:
-            try:
-                self.state.apply(action)
-            except (ValueError, TypeError) as e:
-                await self._safe(reply, P.error_msg("invalid_action", f"{action.get('type')}: {e}", msg_id))
-                if applied:
-                    await self.broadcast(P.dump(self.state.to_msg()))
-                return False
-            applied.append(action)
+    async def _apply_actions(
+        self, msg_id: str | int, actions: list[dict[str, Any]], reply: Reply, spoken: bool = False
+    ) -> bool:
+        """All or nothing (server.state.SessionState.apply_all): a refused action leaves the state as it was and
+        is answered with what there is instead ("we have no size 99XL; the sizes are XS-XXL")."""
+        try:
+            applied = self.state.apply_all(actions)
+        except ActionRefused as e:
+            await self._safe(reply, P.error_msg("refused", str(e), msg_id))
+            if spoken:  # a typed or spoken command gets the answer in the conversation too
+                await self.broadcast(P.dump(P.ReplyMsg(text=_sentence(str(e)), id=msg_id)))
+            return False
+        except (ValueError, TypeError) as e:
+            await self._safe(reply, P.error_msg("invalid_action", str(e), msg_id))
+            return False
         await self._safe(reply, P.dump(P.AckMsg(id=msg_id, actions=applied)))
         await self.broadcast(P.dump(self.state.to_msg()))
         return True
@@ -625,14 +637,14 @@ class Session:
         await self._run_command(msg.text, msg.lang or self.options.lang, msg.id, reply)
 
     async def _run_command(self, text: str, lang: str, msg_id: str | int, reply: Reply) -> None:
-        from server.commands import parse_command, parse_fast
+        from server.commands import parse_fast
 
         self._cmd_seq += 1
         seq = self._cmd_seq
         try:
             result = parse_fast(text, lang, self.state)
             if result is None:
-                result = await self.manager.run_nlu(parse_command, text, lang, self.state)
+                result = await self.manager.parse_command(text, lang, self.state, key=self.id)
         except FitmirrorError as e:
             await self._safe(reply, P.error_msg(e.code, e.message, msg_id, e.hint))
             return
@@ -644,11 +656,13 @@ class Session:
             return
         if result.actions:
             self._applied_seq = seq
-        ok = await self._apply_actions(msg_id, result.actions, reply) if result.actions else None
+        ok = await self._apply_actions(msg_id, result.actions, reply, spoken=True) if result.actions else None
         if ok is None:
             await self._safe(reply, P.dump(P.AckMsg(id=msg_id, actions=[])))
+        if ok is False:
+            return  # refused: the reason was the answer
         text_out = result.reply
-        if ok is not False and any(a.get("type") in ("size_advice", "compare_sizes") for a in result.actions):
+        if any(a.get("type") in ("size_advice", "compare_sizes") for a in result.actions):
             from server.size_reply import size_reply  # the size module answers; nlu only said "let me check"
 
             st = self.state
@@ -755,6 +769,29 @@ class Session:
         self.closed.set()
 
 
+def catalog_index() -> Any:
+    """The shop's catalogue as an in-memory index (fitmirror.catalog.CatalogIndex), read once."""
+    from fitmirror.catalog import CatalogIndex
+    from server.catalog_db import CatalogDB
+
+    return CatalogIndex(CatalogDB().all())
+
+
+class ClientLimitError(RateLimitError):
+    """One client address holds as many sessions as it may (429 with Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after_s: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "retry_after_s": self.retry_after_s}
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+
+
 class SessionManager:
     """Owns all sessions of one app: capacity, creation, shutdown, and the shared nlu worker."""
 
@@ -764,20 +801,42 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         # resolved once at start-up: a bad setting fails here, and the catalogue import stays off the event loop
         self.demo_outfit = demo_outfit_items(settings.demo_outfit)
+        self.catalog_index = catalog_index()  # what commands are checked against (refresh_catalog after edits)
         self.accepting = True
         self._nlu_pool: ThreadPoolExecutor | None = None
         self._voice: Any = None
+        self._llm: Any = None  # fitmirror.worker.Supervisor, see llm_worker()
+        self._asr: Any = None
         metrics.bind_sessions(lambda: len(self.sessions), settings.max_sessions)
         metrics.bind_fps(
             lambda: sum(s.fps_in.rate() for s in list(self.sessions.values())),
             lambda: sum(s.fps_out.rate() for s in list(self.sessions.values())),
         )
 
-    def reserve(self, options: P.SessionOptions) -> Session:
-        """Create a session object and take its slot synchronously (so concurrent offers cannot overbook)."""
+    def reserve(self, options: P.SessionOptions, client: str = "") -> Session:
+        """Create a session object and take its slot synchronously (so concurrent offers cannot overbook).
+
+        Offers whose ICE never completes cannot squat the server: at most `connecting_limit` sessions may be
+        connecting at once, one client address at most `max_connecting_per_client` of them and
+        `max_sessions_per_client` sessions in all, and each has `ice_timeout_s` to connect."""
+        s = self.settings
         if not self.accepting:
             self.metrics.sessions_rejected.labels("shutting_down").inc()
             raise CapacityError("the server is shutting down", retry_after_s=5, hint="reconnect in a few seconds")
+        mine = [x for x in self.sessions.values() if x.client == client]
+        if len(mine) >= s.max_sessions_per_client or (
+            sum(not x.connected for x in mine) >= s.max_connecting_per_client
+        ):
+            self.metrics.sessions_rejected.labels("per_client").inc()
+            raise ClientLimitError(
+                f"this address already holds {len(mine)} fitting-room session(s)", retry_after_s=int(s.ice_timeout_s),
+                hint="close the other session (tab) first",
+            )  # fmt: skip
+        if sum(not x.connected for x in self.sessions.values()) >= s.connecting_limit:
+            self.metrics.sessions_rejected.labels("connecting").inc()
+            raise CapacityError(
+                "too many sessions are connecting right now", retry_after_s=2, hint="retry in a couple of seconds"
+            )
         if len(self.sessions) >= self.settings.max_sessions:
             self.metrics.sessions_rejected.labels("full").inc()
             raise CapacityError(
@@ -786,17 +845,18 @@ class SessionManager:
                 hint="try again shortly; the server limits concurrent sessions (FITMIRROR_MAX_SESSIONS)",
             )
         session = Session(self, options)
+        session.client = client
         self.sessions[session.id] = session
         self.metrics.sessions.set(len(self.sessions))
         self.metrics.sessions_total.inc()
         return session
 
-    async def open(self, offer: P.OfferMsg) -> tuple[Session, str]:
+    async def open(self, offer: P.OfferMsg, client: str = "") -> tuple[Session, str]:
         o = offer.options
         check_offer(
             offer.sdp, o.layout or self.settings.default_layout, len(o.views or self.settings.views), self.settings
         )
-        session = self.reserve(offer.options)
+        session = self.reserve(offer.options, client)
         try:
             answer = await session.start(offer.sdp, offer.sdp_type)
         except BaseException:
@@ -804,22 +864,80 @@ class SessionManager:
             raise
         return session, answer
 
+    def refresh_catalog(self) -> None:
+        """Re-read the catalogue (blocking: call from an executor) after products were added or removed; open
+        sessions check their next commands against it."""
+        self.catalog_index = catalog_index()
+        for s in self.sessions.values():
+            s.state.catalog = self.catalog_index
+
     def release(self, session: Session, reason: str) -> None:
         if self.sessions.pop(session.id, None) is not None:
             self.metrics.sessions_closed.labels(reason).inc()
         self.metrics.sessions.set(len(self.sessions))
 
     async def run_nlu(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Language work runs on one shared thread (LLM calls are heavy; one at a time per server)."""
+        """Language work that stays in this process (no LLM worker) runs on one shared thread."""
         if self._nlu_pool is None:
             self._nlu_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fm-nlu")
         return await asyncio.get_running_loop().run_in_executor(self._nlu_pool, fn, *args)
+
+    def _worker_event(self, worker: str, kind: str) -> None:
+        self.metrics.worker_restarts.labels(worker, kind).inc()
+
+    def llm_worker(self) -> Any:
+        """The supervised LLM process (`nlu.worker`), or None when the LLM needs none (off, HTTP endpoint, or
+        llm_process=false). Created on first use; started by the preload or the first free-form command."""
+        from nlu.worker import llm_supervisor, local_llm
+
+        if not (self.settings.llm_process and local_llm(self.settings)):
+            return None
+        if self._llm is None:
+            self._llm = llm_supervisor(self.settings, self._worker_event)
+            self.metrics.bind_worker("llm", self._llm.status)
+        return self._llm
+
+    def asr_worker(self) -> Any:
+        """The supervised speech-recognition process, or None with asr_process=false."""
+        from nlu.worker import asr_supervisor
+
+        if not self.settings.asr_process:
+            return None
+        if self._asr is None:
+            self._asr = asr_supervisor(self.settings, self._worker_event)
+            self.metrics.bind_worker("asr", self._asr.status)
+        return self._asr
+
+    def workers(self) -> dict[str, Any]:
+        """What /readyz reports about the worker processes."""
+        return {w.config.name: w.status.to_dict() for w in (self._llm, self._asr) if w is not None}
+
+    async def preload_llm(self) -> float:
+        """Start the LLM (worker) and evaluate its system prompt; returns seconds (0 with the LLM off)."""
+        worker = self.llm_worker()
+        if worker is not None:
+            return round(await worker.wait_ready(), 2)
+        from server.commands import preload_llm_in_process
+
+        return await self.run_nlu(preload_llm_in_process)
+
+    async def parse_command(self, text: str, lang: str, state: Any, key: str) -> Any:
+        """A command the rules could not settle: the LLM worker (crash-isolated, fair across sessions by `key`),
+        or the in-process parser when there is no worker."""
+        from server.commands import CommandResult, llm_context, parse_command
+
+        worker = self.llm_worker()
+        if worker is None:
+            return await self.run_nlu(parse_command, text, lang, state)
+        ctx = llm_context(lang, state)
+        result, _ = await worker.call("parse", {"text": text, "ctx": ctx}, key=key)
+        return CommandResult(result["actions"], result["reply"], result["backend_used"])
 
     def voice_engine(self) -> Any:
         if self._voice is None:
             from server.voice import VoiceEngine
 
-            self._voice = VoiceEngine()
+            self._voice = VoiceEngine(self.asr_worker())
         return self._voice
 
     async def shutdown(self, drain_s: float) -> None:
@@ -840,3 +958,7 @@ class SessionManager:
         if self._voice is not None:
             self._voice.close()
             self._voice = None
+        for w in (self._llm, self._asr):
+            if w is not None:
+                await w.close()
+        self._llm = self._asr = None

@@ -15,9 +15,15 @@ import json
 
 from aiohttp import web
 
+from fitmirror import jsonsafe
 from fitmirror.errors import FitmirrorError, InputError
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+class UnsupportedMedia(InputError):
+    code = "unsupported_media_type"
+    http_status = 415
 
 
 def _error(e: FitmirrorError) -> web.Response:
@@ -43,10 +49,9 @@ async def size_advice(request: web.Request) -> web.Response:
         raw = await request.read()
         if len(raw) > MAX_BODY_BYTES:
             raise InputError(f"request body larger than {MAX_BODY_BYTES} bytes")
-        try:
-            body = json.loads(raw or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"request body is not valid JSON: {e}") from e
+        if request.content_type != "application/json":
+            return _error(UnsupportedMedia("the request body must be sent as application/json"))
+        body = jsonsafe.loads(raw or b"null")  # NaN, Infinity and deep nesting are input errors
         if not isinstance(body, dict):
             raise InputError(
                 "request body must be a JSON object", hint='e.g. {"measurements": {...}, "size_chart": {...}}'

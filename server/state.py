@@ -10,18 +10,34 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from fitmirror.catalog import MAX_OUTFIT_ITEMS, SIZE_ORDER, SLOT, SLOT_CONFLICTS, CatalogIndex, Product, size_range
 from server.pipeline import RenderState
 from server.protocol import FitSummary, StateMsg
 
-SIZES = ("XXS", "XS", "S", "M", "L", "XL", "XXL", "3XL")
 MAX_HISTORY = 32
-# a dress takes the place of the inner top and the bottoms (not of a jacket or coat over it), and they of it
-_INNER = {"tshirt", "shirt", "blouse", "sweater", "skirt", "trousers", "jeans", "shorts"}
-REPLACES: dict[str | None, set[str]] = {"dress": _INNER, **{c: {"dress"} for c in _INNER}}
+MAX_ACTIONS = 8  # per command or actions message, after exact duplicates are dropped ("红" x 500 is one action)
+
+
+class ActionRefused(ValueError):
+    """An action the catalogue or the rules cannot honour; its message is the reply for the shopper."""
+
+
+def _clean_actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for a in actions:
+        if a not in out:
+            out.append(a)
+    if len(out) > MAX_ACTIONS:
+        raise ActionRefused(f"that is {len(out)} things at once; ask for at most {MAX_ACTIONS} at a time")
+    return out
 
 
 @dataclass
 class SessionState:
+    """What the shopper asked for. With a `catalog`, every garment is resolved to a catalogue product when it is
+    chosen (so sizes, colours and products that do not exist are refused at once) and takes one slot (top, bottom,
+    dress, outer): the outfit never holds more than MAX_OUTFIT_ITEMS garments."""
+
     views: tuple[str, ...]
     layout: str
     view_size: tuple[int, int]
@@ -32,6 +48,7 @@ class SessionState:
     fit_map: bool = False
     measurements: dict[str, float] = field(default_factory=dict)
     fit: FitSummary = field(default_factory=FitSummary)
+    catalog: CatalogIndex | None = None
     _history: list[tuple[list[dict[str, Any]], str | None, bool]] = field(default_factory=list)
 
     def render_state(self) -> RenderState:
@@ -63,6 +80,20 @@ class SessionState:
         self._history.append((copy.deepcopy(self.outfit), self.size, self.fit_map))
         del self._history[:-MAX_HISTORY]
 
+    def apply_all(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Apply a batch all or nothing: on the first refused action the state is left exactly as it was and the
+        error (ActionRefused / ValueError, its message for the shopper) propagates. Returns what was applied."""
+        actions = _clean_actions(actions)
+        saved = (copy.deepcopy(self.outfit), self.size, self.fit_map, self.view, dict(self.measurements),
+                 list(self._history))  # fmt: skip
+        try:
+            for a in actions:
+                self.apply(a)
+        except (ValueError, TypeError):
+            self.outfit, self.size, self.fit_map, self.view, self.measurements, self._history = saved
+            raise
+        return actions
+
     def apply(self, action: dict[str, Any]) -> bool:
         """Apply one action; returns True when the visible state changed."""
         kind = action["type"]
@@ -88,28 +119,19 @@ class SessionState:
             return True
         self._snapshot()
         if kind == "select":
-            item = {
-                k: action[k]
-                for k in ("category", "color", "pattern", "occasion", "text", "product_id")
-                if action.get(k)
-            }
-            if not item:
-                raise ValueError("select needs at least one of category, color, pattern, occasion, text")
-            cat = item.get("category")
-            gone = {cat} | REPLACES.get(cat, set())
-            self.outfit = [i for i in self.outfit if cat is None or i.get("category") not in gone] + [item]
+            self._select(action)
         elif kind == "set_size":
             self.size = self._next_size(str(action.get("size", "")))
         elif kind == "set_color":
             if not self.outfit:
-                raise ValueError("nothing selected to recolour")
-            self.outfit[-1]["color"] = action.get("color")
+                raise ActionRefused("nothing is selected to recolour; pick a garment first")
+            self._recolor(self.outfit[-1], action.get("color"))
         elif kind == "adjust":
             if not self.outfit:
-                raise ValueError("nothing selected to adjust")
+                raise ActionRefused("nothing is selected to adjust; pick a garment first")
             adj = self.outfit[-1].setdefault("adjust", {})
             attr = str(action.get("attribute"))
-            adj[attr] = int(adj.get(attr, 0)) + int(action.get("direction", 0))
+            adj[attr] = max(-3, min(3, int(adj.get(attr, 0)) + int(action.get("direction", 0))))
         elif kind == "fit_map":
             self.fit_map = bool(action.get("on", True))
         elif kind == "remove":
@@ -119,14 +141,93 @@ class SessionState:
             self.outfit, self.size, self.fit_map = [], None, False
         return True
 
+    # -- garments ----------------------------------------------------------------------------------------
+
+    def _select(self, action: dict[str, Any]) -> None:
+        item = {
+            k: action[k] for k in ("category", "color", "pattern", "occasion", "text", "product_id") if action.get(k)
+        }
+        if not item:
+            raise ValueError("select needs at least one of category, color, pattern, occasion, text")
+        if set(item) == {"color"} and self.outfit:  # "红", "in blue": the garment on show, recoloured
+            self._recolor(self.outfit[-1], item["color"])
+            return
+        if self.catalog is not None:
+            item = self._resolve(item)
+        cat = item.get("category")
+        slot = SLOT.get(cat) if cat else None
+        if slot is None:  # no catalogue to resolve it: at most one unresolved item, replacing the last one
+            kept = [i for i in self.outfit if i.get("category")]
+        else:
+            gone = {slot} | SLOT_CONFLICTS.get(slot, set())
+            kept = [i for i in self.outfit if i.get("category") and SLOT.get(i["category"]) not in gone]
+        self.outfit = [*kept, item][-MAX_OUTFIT_ITEMS:]
+
+    def _resolve(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The catalogue product for a described item, or ActionRefused saying what there is instead."""
+        ix = self.catalog
+        assert ix is not None
+        pid, cat, color = item.get("product_id"), item.get("category"), item.get("color")
+        if pid is not None:
+            product = ix.by_id.get(pid)
+            if product is None:
+                raise ActionRefused(f"we have no product {str(pid)[:40]!r}")
+        else:
+            if cat is not None and cat not in ix.categories():
+                raise ActionRefused(f"we have no {cat} in the catalogue")
+            product = ix.find(cat, color, item.get("pattern"), item.get("occasion"), item.get("text"))
+            if product is None:
+                what = f"{color} {cat}" if cat else f"{color} garment"
+                colors = ix.colors_of(cat)
+                raise ActionRefused(f"we have no {what}; {cat or 'our garments'} come in {', '.join(colors)}")
+        colors = [c.name for c in product.colors]
+        if color is not None and color not in colors:
+            raise ActionRefused(f"the {product.name} comes in {', '.join(colors)}, not {color}")
+        return {**item, "product_id": product.id, "category": product.category, "color": color or colors[0]}
+
+    def _recolor(self, item: dict[str, Any], color: Any) -> None:
+        if not isinstance(color, str) or not color:
+            raise ValueError("set_color needs a colour")
+        product = self.catalog.by_id.get(item.get("product_id", "")) if self.catalog is not None else None
+        if product is not None:
+            colors = [c.name for c in product.colors]
+            if color not in colors:
+                raise ActionRefused(f"the {product.name} comes in {', '.join(colors)}, not {color}")
+        item["color"] = color
+
+    def focus_product(self) -> Product | None:
+        """The catalogue product of the garment put on last (the one "it" and "this size" mean)."""
+        if self.catalog is None or not self.outfit:
+            return None
+        return self.catalog.by_id.get(self.outfit[-1].get("product_id", ""))
+
     def _next_size(self, size: str) -> str:
+        product = self.focus_product()
+        sizes = product.sizes if product is not None else list(SIZE_ORDER)
         if size in ("+1", "-1"):
-            cur = self.size if self.size in SIZES else "M"
-            i = SIZES.index(cur) + int(size)
-            return SIZES[max(0, min(len(SIZES) - 1, i))]
-        if not size or len(size) > 8:
+            cur = self.size if self.size in sizes else ("M" if "M" in sizes else sizes[len(sizes) // 2])
+            i = sizes.index(cur) + int(size)
+            if not 0 <= i < len(sizes):
+                edge = "largest" if int(size) > 0 else "smallest"
+                raise ActionRefused(f"{cur} is the {edge} size{f' of the {product.name}' if product else ''}")
+            return sizes[i]
+        want = size.strip().upper()
+        if not want or len(want) > 8:
             raise ValueError("set_size needs a size such as S, M, L or a number")
-        return size.upper()
+        if want in sizes:
+            return want
+        if product is None and _plausible_numeric_size(want):
+            return want
+        of = f" for the {product.name}" if product is not None else ""
+        raise ActionRefused(f"we have no size {want}{of}; the sizes are {size_range(sizes)}")
+
+
+def _plausible_numeric_size(size: str) -> bool:
+    """EU clothing and waist sizes (24-64) before a garment is chosen; a chart says what exists after."""
+    try:
+        return 24 <= float(size) <= 64
+    except ValueError:
+        return False
 
 
 def demo_outfit_items(spec: str) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from fitmirror.errors import FitmirrorError, ModelUnavailableError
+from fitmirror.errors import CapacityError, FitmirrorError, ModelUnavailableError
+from fitmirror.worker import WorkerError
 
 if TYPE_CHECKING:
     from server.session import Session
@@ -22,12 +23,24 @@ POLL_S = 0.25
 
 
 class VoiceEngine:
-    """Per-server: the voice thread and the lazily loaded Transcriber."""
+    """Per-server: the voice thread (segmenting) and the transcriber, in a supervised worker process
+    (`nlu.worker` role asr, crash-isolated) or, without one, lazily loaded in this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker: Any = None) -> None:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fm-voice")
+        self.worker = worker  # fitmirror.worker.Supervisor or None
         self._transcriber: Any = None
         self._lock = threading.Lock()
+
+    async def transcribe(self, audio: Any, lang: str, key: str) -> str:
+        if self.worker is not None:
+            import numpy as np
+
+            pcm = np.ascontiguousarray(audio, dtype=np.float32).tobytes()
+            result, _ = await self.worker.call("transcribe", {"lang": lang}, pcm, key=key)
+            return str(result["text"])
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, lambda: self.transcriber().transcribe(audio, lang=lang).text)
 
     def transcriber(self) -> Any:
         with self._lock:
@@ -58,9 +71,6 @@ class VoiceChannel:
             self.segmenter = VoiceSegmenter()
         return self.segmenter.feed(pcm)
 
-    def _transcribe(self, audio: Any, lang: str) -> str:
-        return self.engine.transcriber().transcribe(audio, lang=lang).text
-
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         s = self.session
@@ -72,7 +82,11 @@ class VoiceChannel:
             try:
                 utterances = await loop.run_in_executor(self.engine.pool, self._feed, pcm)
                 for u in utterances:
-                    text = await loop.run_in_executor(self.engine.pool, self._transcribe, u.audio, s.options.lang)
+                    try:
+                        text = await self.engine.transcribe(u.audio, s.options.lang, key=s.id)
+                    except (WorkerError, CapacityError) as e:  # crashed, hung or busy: this utterance is lost; say so
+                        await s.broadcast_error(e.code, e.message)
+                        continue
                     self.utterances += 1
                     if not text.strip():
                         continue

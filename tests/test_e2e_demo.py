@@ -37,12 +37,14 @@ EFFECT_S = 45.0  # a re-drape (new garment / colour / size) on a loaded 2-core b
 @pytest.fixture(scope="module")
 def server():
     _require_server()
-    from server.app import preload_nlu, preload_pipelines
+    from server.app import MANAGER, preload_pipelines
 
     srv = ServerThread()
     # what `fitmirror serve` does at start-up (create_app(preload=True)): the avatar models are loaded and the
-    # catalogue pre-draped before the first shopper, whose answer would otherwise wait 7-20 s on a loaded CPU
-    print(f"preloaded: {preload_pipelines(['avatar'], predrape=True)}; LLM {preload_nlu()} s")
+    # catalogue pre-draped before the first shopper, whose answer would otherwise wait 7-20 s on a loaded CPU;
+    # the LLM worker process loads and evaluates its system prompt
+    llm_s = srv.call(srv.app[MANAGER].preload_llm(), timeout=300)
+    print(f"preloaded: {preload_pipelines(['avatar'], predrape=True)}; LLM {llm_s} s")
     yield srv
     srv.stop()
 

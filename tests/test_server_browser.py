@@ -53,7 +53,7 @@ def person_y4m(shared_data: Path, tmp_path_factory) -> Path:
 async def test_chromium_session_video_and_command(person_y4m: Path, artifacts: Path):
     from playwright.async_api import async_playwright
 
-    app = create_app(Settings(ice_loopback=True), peer_routes=False)
+    app = create_app(Settings(ice_loopback=True, test_pages=True), peer_routes=False)
     runner, port = await start_site(app, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{port}"
     console_errors: list[str] = []

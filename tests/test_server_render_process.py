@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -138,6 +139,34 @@ def test_a_dead_child_fails_its_frame_and_is_replaced():
         proc = remote.proc
         remote.close()
     assert remote.proc is None and proc.poll() is not None  # close() waits for the child
+
+
+def test_a_stopped_child_is_detected_within_seconds_and_replaced():
+    """SIGSTOP: the child neither reads the frame (a mirror frame is ~2 MB, more than the socket buffer) nor
+    answers; the render thread must not block on the send, and closing must not block either."""
+    remote = RemoteRenderStage(hair_occlusion=False, frame_timeout_s=2.0)
+    inputs = _inputs()
+    try:
+        remote.process(_ctx("mosaic", *inputs))
+        old = remote.proc
+        os.kill(remote.pid, signal.SIGSTOP)
+        big = _ctx("mosaic", *inputs)
+        big.frame = FrameIn(np.zeros((1080, 1920, 3), np.uint8), 0, time.monotonic())  # fills the socket buffer
+        big.state = replace(big.state, layout="mirror")
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match="render process failed"):
+            remote.process(big)
+        assert time.monotonic() - t0 < 2.0 + 2.0
+        assert old.poll() is not None, "the stuck child must be killed"
+        ctx = _ctx("mosaic", *inputs)
+        remote.process(ctx)
+        assert remote.restarts == 1 and ctx.views["front"].shape == (192, 192, 3)
+        os.kill(remote.pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        remote.close()  # asks a stopped child to exit, then kills it
+        assert time.monotonic() - t0 < 8
+    finally:
+        remote.close()
 
 
 def test_a_missing_gpu_is_refused_with_the_reason():

@@ -46,9 +46,23 @@ async def test_size_advice_200_with_chart_and_chinese_reason():
 async def test_size_advice_400_on_bad_input():
     client = await _client()
     try:
-        r = await client.post("/api/size-advice", data=b"{not json")
+        r = await client.post("/api/size-advice", data=b"{not json", headers={"Content-Type": "application/json"})
         assert r.status == 400
         assert "not valid JSON" in (await r.json())["error"]["message"]
+        r = await client.post("/api/size-advice", data=b'{"measurements": {}}', headers={"Content-Type": "text/plain"})
+        assert r.status == 415  # a cross-site form or text/plain post: no preflight, so refused
+
+        # non-finite numbers, absurd charts and deep nesting are input errors, never a 500
+        json_ = {"Content-Type": "application/json"}
+        for raw in (b'{"measurements": {"chest_cm": NaN}, "product_id": "tee-classic"}',
+                    b'{"measurements": {"chest_cm": 1e400}, "product_id": "tee-classic"}',
+                    b"[" * 50_000 + b"]" * 50_000):  # fmt: skip
+            r = await client.post("/api/size-advice", data=raw, headers=json_)
+            assert r.status == 400, (raw[:60], r.status, await r.text())
+        chart = demo_chart("dress")
+        chart["M"]["chest_cm"] = 1e308
+        r = await client.post("/api/size-advice", json={"measurements": {"chest_cm": 92}, "size_chart": chart})
+        assert r.status in (400, 422) and "chest_cm" in (await r.json())["error"]["message"]
 
         r = await client.post("/api/size-advice", json={"measurements": {"chest_cm": 92}, "preference": "baggy"})
         assert r.status == 400

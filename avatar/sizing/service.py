@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,10 +23,14 @@ TYPICAL_WINDOW = 5.0  # RTR size units around the body-predicted size that the l
 PREFERENCE_WEIGHT = 0.4  # how much a snug (loose) preference counts a "small" ("large") outcome as acceptable
 
 
+# a body or chart value: finite and within what a tape measure or scale can show (NaN or 1e308 is an input error)
+Measure = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]
+
+
 class SizeAdviceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    measurements: dict[str, float] = Field(description="Body measurements in cm / kg.")
-    size_chart: dict[str, dict[str, float]] | None = None
+    measurements: dict[str, Measure] = Field(description="Body measurements in cm / kg.", max_length=16)
+    size_chart: dict[str, dict[str, Measure]] | None = Field(None, max_length=32)
     product_id: str | int | None = None
     category: str | None = None
     stretch: float | None = Field(None, ge=0.0, le=1.0)
