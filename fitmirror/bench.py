@@ -33,7 +33,7 @@ def machine_info() -> dict:
 
     from fitmirror.doctor import run_checks
 
-    checks = {c.component: c.detail for c in run_checks() if c.status == "ok"}
+    checks = {c.component: c.detail for c in run_checks(probe=False) if c.status == "ok"}
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "cpu": platform.processor() or platform.machine(),

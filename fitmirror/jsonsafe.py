@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from fitmirror.errors import InputError
@@ -24,27 +25,29 @@ def _finite(text: str) -> float:
     return v
 
 
-def _depth(obj: Any, limit: int) -> None:
-    stack = [(obj, 1)]
-    while stack:
-        o, d = stack.pop()
-        if d > limit:
-            raise InputError(f"the JSON is nested more than {limit} levels deep")
-        if isinstance(o, dict):
-            stack.extend((v, d + 1) for v in o.values())
-        elif isinstance(o, list):
-            stack.extend((v, d + 1) for v in o)
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _check_depth(raw: bytes, limit: int, what: str) -> None:
+    """Refuse nesting deeper than `limit` before parsing: the parser's RecursionError on very deep input leaves
+    CPython 3.11's recursion counters off, after which ast.parse and compile() fail in the whole process."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return  # cannot be deeper (almost every message)
+    depth = 0
+    for m in _BRACKET.finditer(_STRING.sub(b'""', raw)):
+        depth += 1 if m.group() in b"[{" else -1
+        if depth > limit:
+            raise InputError(f"{what} is nested more than {limit} levels deep")
 
 
 def loads(raw: str | bytes, what: str = "the request body", max_depth: int = MAX_DEPTH) -> Any:
     """json.loads that raises InputError for malformed, non-finite or too deeply nested input."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    _check_depth(data, max_depth, what)
     try:
-        obj = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
-    except RecursionError:
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:  # not reached after _check_depth; kept so it can never be a 500
         raise InputError(f"{what} is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-        if isinstance(e, InputError):
-            raise
         raise InputError(f"{what} is not valid JSON: {e}") from None
-    _depth(obj, max_depth)
-    return obj

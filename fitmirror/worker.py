@@ -183,6 +183,15 @@ class Supervisor:
         """The key of the call the child is working on (tests wait for this)."""
         return self._in_flight.key if self._in_flight else None
 
+    @property
+    def pids(self) -> list[int]:
+        return [self.status.pid] if self.status.pid is not None else []
+
+    @property
+    def in_flight_pid(self) -> int | None:
+        """The process working on a call right now (tests kill it)."""
+        return self.status.pid if self._in_flight is not None else None
+
     def start(self) -> None:
         """Start the child now (preloading) rather than on the first call."""
         if self._closed:
@@ -490,6 +499,69 @@ class Supervisor:
         return kind, None
 
 
+class WorkerPool:
+    """Several supervised processes of one worker: a call goes to the one with the least work (in flight plus
+    queued), each keeps its round-robin over callers. With more cores than one model uses, one shopper's long
+    command then no longer holds another's behind it."""
+
+    def __init__(self, workers: list[Supervisor]) -> None:
+        if not workers:
+            raise ValueError("a worker pool needs at least one worker")
+        self.workers = workers
+        self.config = workers[0].config
+
+    @property
+    def pid(self) -> int | None:
+        return self.workers[0].pid
+
+    @property
+    def in_flight(self) -> str | None:
+        return next((w.in_flight for w in self.workers if w.in_flight is not None), None)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p for w in self.workers for p in w.pids]
+
+    @property
+    def in_flight_pid(self) -> int | None:
+        return next((w.in_flight_pid for w in self.workers if w.in_flight_pid is not None), None)
+
+    @property
+    def status(self) -> WorkerStatus:
+        """The pool as one status: ready when any worker is, counts summed."""
+        ss = [w.status for w in self.workers]
+        up = [x for x in ss if x.state in ("ready", "busy")]
+        return WorkerStatus(
+            self.config.name,
+            (up[0] if up else ss[0]).state,
+            pid=ss[0].pid,
+            restarts=sum(x.restarts for x in ss),
+            crashes=sum(x.crashes for x in ss),
+            hangs=sum(x.hangs for x in ss),
+            queued=sum(x.queued for x in ss),
+            calls=sum(x.calls for x in ss),
+            last_exit="; ".join(x.last_exit for x in ss if x.last_exit),
+            last_error="; ".join(x.last_error for x in ss if x.last_error),
+        )
+
+    def start(self) -> None:
+        for w in self.workers:
+            w.start()
+
+    async def wait_ready(self, timeout_s: float | None = None) -> float:
+        return max(await asyncio.gather(*(w.wait_ready(timeout_s) for w in self.workers)))
+
+    async def call(self, op: str, args: dict[str, Any] | None = None, blob: bytes | None = None, *, key: str = "",
+                   timeout_s: float | None = None) -> tuple[Any, bytes | None]:  # fmt: skip
+        def load(w: Supervisor) -> tuple[int, int]:
+            return ((w.in_flight is not None) + sum(len(q) for q in w._queues.values()), w.status.calls)
+
+        return await min(self.workers, key=load).call(op, args, blob, key=key, timeout_s=timeout_s)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(w.close() for w in self.workers))
+
+
 def _has_fileno(stream: Any) -> bool:
     try:
         stream.fileno()
@@ -520,7 +592,7 @@ def _error_from(d: dict[str, Any], what: str) -> FitmirrorError:
 Handler = Callable[[dict[str, Any], bytes | None], tuple[Any, bytes | None]]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: SIGKILL this process when the parent dies (the reader's EOF covers the rest)."""
     with contextlib.suppress(Exception):
         import ctypes
@@ -534,7 +606,7 @@ def serve(handlers: dict[str, Handler], setup: Callable[[], dict[str, Any]] | No
     FitmirrorError from it is sent to the parent as the start error, then the child exits."""
     fd = int(os.environ.pop(FD_ENV))
     sock = socket.socket(fileno=fd)
-    _die_with_parent()
+    die_with_parent()
     send_lock = threading.Lock()
     jobs: queue.Queue[tuple[dict[str, Any], bytes | None]] = queue.Queue()
 

@@ -359,6 +359,76 @@ def kv_reuse(llm: Any, text: str = "I want something comfy for a long flight") -
     return {"with_cached_system_prompt_ms": round(warm, 1), "without_cache_ms": round(cold, 1)}
 
 
+# Free-form requests the rules leave to the LLM: short ones (a shopper's usual command) and long ones (a shopper
+# telling their story). Each trial uses its own sentence, so no trial reuses another's cached tokens.
+SHARE_SHORT = [
+    "I would love something light and airy for a summer garden party",
+    "something cosy I can wear on a long flight",
+    "what would look smart for a job interview",
+    "I need an outfit for a rainy day in the city",
+]
+SHARE_LONG = [
+    "Hello, so my cousin's wedding is at the end of next month in a vineyard, warm in the afternoon and cooler "
+    "later, and I want something elegant but not too formal, in a soft colour, not tight around the waist because "
+    "of the dinner, and I want to dance in it later at night. What should I try on first?",
+    "Hi there, I am starting a new office job on Monday where people dress fairly smart but not in suits, I cycle "
+    "to work so it should not crease easily, and I prefer darker colours that go with my grey coat. Could you "
+    "suggest something to try on that would work for the first week?",
+    "Good afternoon, we are going on a beach holiday in two weeks and I have nothing that fits any more, I want "
+    "something relaxed for the evenings by the sea, breathable because it will be very hot, maybe a bit colourful, "
+    "and easy to pack in a small suitcase. What do you have for that?",
+    "So I have a birthday party on Saturday night at a rooftop bar, the dress code says smart casual, I would like "
+    "to stand out a little without looking overdressed, and it might get windy up there so something with sleeves "
+    "could be good. Can you show me a few ideas please?",
+]
+
+
+def llm_sharing(quick: bool) -> dict:
+    """One shopper's long free-form command against another's short one, through the server's LLM worker(s):
+    the short command alone, and sent 0.1 s after the long one (1 worker with 2 threads: queued behind it; 2
+    workers with 1 thread each: beside it). Reports the medians and how many times longer the short one took."""
+    import asyncio
+    import statistics
+
+    from fitmirror.config import Settings
+    from nlu.worker import llm_supervisor
+
+    trials = 2 if quick else len(SHARE_SHORT)
+
+    async def config(workers: int, threads: int) -> dict:
+        pool = llm_supervisor(Settings(llm_workers=workers, llm_threads=threads))
+        try:
+            await pool.wait_ready()
+
+            async def one(text: str, key: str) -> float:
+                t = time.monotonic()
+                await pool.call("parse", {"text": text, "ctx": {}}, key=key)
+                return time.monotonic() - t
+
+            await one("show me something nice", "warm")
+            alone, behind, long_alone = [], [], []
+            for i in range(trials):
+                alone.append(await one(SHARE_SHORT[i] + " please", "b"))
+                long_alone.append(await one(SHARE_LONG[(i + 1) % len(SHARE_LONG)], "a"))
+                first = asyncio.ensure_future(one(SHARE_LONG[i], "a"))
+                await asyncio.sleep(0.1)
+                behind.append(await one(SHARE_SHORT[i], "b"))
+                await first
+            a, b = statistics.median(alone), statistics.median(behind)
+            return {"workers": workers, "threads": threads, "short_alone_s": round(a, 2),
+                    "long_alone_s": round(statistics.median(long_alone), 2),
+                    "short_with_long_s": round(b, 2), "ratio": round(b / a, 2), "trials": trials}  # fmt: skip
+        finally:
+            await pool.close()
+
+    async def both() -> dict:
+        return {"one_worker": await config(1, 2), "two_workers": await config(2, 2)}
+
+    out = asyncio.run(both())
+    out["load_avg_1min"] = round(os.getloadavg()[0], 2)
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ run
 def run(quick: bool) -> dict:
     from nlu.rules import warm_up
@@ -390,6 +460,10 @@ def run(quick: bool) -> dict:
         results["llm"] = {"error": f"{type(e).__name__}: {e}"}
     results["simmc_rules"] = simmc_slot_f1()
     try:
+        results["llm_sharing"] = llm_sharing(quick)
+    except Exception as e:
+        results["llm_sharing"] = {"error": f"{type(e).__name__}: {e}"}
+    try:
         results["speech"] = speech(quick)
     except Exception as e:
         results["speech"] = {"error": f"{type(e).__name__}: {e}"}
@@ -419,6 +493,14 @@ def run(quick: bool) -> dict:
         f"| LLM system prompt eval (cold, once) | {results.get('llm_system_prompt_eval_s', 'n/a')} s | |",
         f"| LLM call with / without cached system prompt | {g(results, 'llm_kv_reuse', 'with_cached_system_prompt_ms')} / "
         f"{g(results, 'llm_kv_reuse', 'without_cache_ms')} ms | |",
+        f"| LLM sharing: a short command alone / sent 0.1 s after another shopper's long one, 1 worker x 2 threads (FITMIRROR_LLM_WORKERS=1) "
+        f"| {g(results, 'llm_sharing', 'one_worker', 'short_alone_s')} / "
+        f"{g(results, 'llm_sharing', 'one_worker', 'short_with_long_s')} s "
+        f"(x{g(results, 'llm_sharing', 'one_worker', 'ratio')}) | < x3 |",
+        f"| LLM sharing, same, 2 workers x 1 thread (the default) "
+        f"| {g(results, 'llm_sharing', 'two_workers', 'short_alone_s')} / "
+        f"{g(results, 'llm_sharing', 'two_workers', 'short_with_long_s')} s "
+        f"(x{g(results, 'llm_sharing', 'two_workers', 'ratio')}) | < x3 |",
         f"| SIMMC 2.0 slot F1, rules ({g(results, 'simmc_rules', 'turns')} turns) | {g(results, 'simmc_rules', 'slot_f1')} | GPT-2 0.735 |",
         f"| SIMMC 2.0 slot F1, LLM ({g(results, 'simmc_llm', 'turns')} turns) | {g(results, 'simmc_llm', 'slot_f1')} | GPT-2 0.735 |",
         f"| speech RTF, English, whisper tiny.en int8 short window (default) / tiny.en 30 s window / base short, "

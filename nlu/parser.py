@@ -139,18 +139,44 @@ def parse(
     return done(actions, reply, f"llm:{engine.name}", 0.9)
 
 
+# An LLM action that undoes or clears must have been asked for: a nonsense utterance once became "undo".
+_CUES = {
+    "undo": r"\b(?:undo|go back|back to|take that back|revert|cancel|never ?mind|previous|the last one|before)\b|"
+    r"撤销|撤回|上一|算了|刚才|换回|回到",
+    "reset": r"\b(?:reset|start (?:over|again|from scratch)|clear|everything off|take (?:it all|everything) off|"
+    r"remove (?:everything|all))\b|重置|重新|清空|全部|都脱",
+    "remove": r"\b(?:remove|take (?:\w+ )?off|without|no more|get rid|lose the|drop the)\b|脱|去掉|不要|拿掉",
+}
+
+
+_IMPERIAL = r"\b(?:feet|foot|ft|inch|inches|in|lbs?|pounds?|stone)\b|['\"′″]|英尺|英寸|磅|斤"
+
+
+def _numbers(text: str) -> set[float]:
+    return {round(float(n), 1) for n in rx(r"\d+(?:[.,]\d+)?").findall(text.replace(",", "."))}
+
+
 def ground_actions(actions: list[Any], ctx: ParseContext, text: str | None = None) -> list[Any]:
     """Drop what the LLM cannot know: product ids not in the catalogue, and (given the utterance) a colour or an
-    absolute size nobody said. The 1.5B model copies them from the context ("something elegant for a wedding in
-    blue" while wearing a white tee came back as "white, size 38"); "+1"/"-1" (bigger, smaller) stay."""
+    absolute size nobody said, a measurement whose number was not said, and undo / reset / remove without a word
+    asking for it. The 1.5B model copies values from the context ("something elegant for a wedding in blue" while
+    wearing a white tee came back as "white, size 38"), invents measurements (height 170, weight 60 for a long
+    request about a wedding) and turned nonsense into "undo"; "+1"/"-1" (bigger, smaller) stay."""
     from nlu.rules import mentioned_colors, mentions_size
 
     ids = {p.id for p in ctx.catalog} | {i.id for i in ctx.outfit}
     colors = mentioned_colors(text) if text is not None else None
     sized = mentions_size(text) if text is not None else True
+    said = _numbers(text) if text is not None else None
+    low = text.lower() if text is not None else None
     out = []
     for a in actions:
         kind = getattr(a, "type", None)
+        if low is not None and kind in _CUES and not rx(_CUES[kind]).search(low):
+            continue
+        if said is not None and kind == "set_measurement" and round(float(a.value), 1) not in said:
+            if not (said and rx(_IMPERIAL).search(low or "")):  # "5 foot 6" -> 167.6 cm is a conversion
+                continue
         if kind == "select" and a.product_id and a.product_id not in ids:
             a = a.model_copy(update={"product_id": None})
         if colors is not None:

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from fitmirror.config import Settings, get_settings
-from fitmirror.worker import Supervisor, SupervisorConfig
+from fitmirror.worker import Supervisor, SupervisorConfig, WorkerPool
 
 ROLES = ("llm", "asr")
 
@@ -26,21 +26,28 @@ def local_llm(s: Settings) -> bool:
     return not (s.llm_backend == "auto" and s.llm_openai_url)
 
 
-def llm_supervisor(s: Settings | None = None, on_event: Any = None) -> Supervisor:
+def llm_supervisor(s: Settings | None = None, on_event: Any = None) -> Supervisor | WorkerPool:
+    """The LLM worker process, or a pool of `llm_workers` of them sharing `llm_threads` threads."""
     s = s or get_settings()
-    return Supervisor(
-        SupervisorConfig(
-            name="llm",
-            argv=[sys.executable, "-m", "nlu.worker", "llm"],
-            what="the language model",
-            ready_timeout_s=s.worker_ready_timeout_s,
-            call_timeout_s=s.llm_call_timeout_s,
-            hang_after_s=s.worker_hang_timeout_s,
-            max_queued=max(4, 2 * s.max_sessions),
-            max_queued_per_key=2,
-        ),
-        on_event,
-    )
+    threads = max(1, s.llm_threads // s.llm_workers)
+
+    def one() -> Supervisor:
+        return Supervisor(
+            SupervisorConfig(
+                name="llm",
+                argv=[sys.executable, "-m", "nlu.worker", "llm"],
+                what="the language model",
+                ready_timeout_s=s.worker_ready_timeout_s,
+                call_timeout_s=s.llm_call_timeout_s,
+                hang_after_s=s.worker_hang_timeout_s,
+                max_queued=max(4, 2 * s.max_sessions),
+                max_queued_per_key=2,
+                env={"FITMIRROR_LLM_THREADS": str(threads)},
+            ),
+            on_event,
+        )
+
+    return one() if s.llm_workers == 1 else WorkerPool([one() for _ in range(s.llm_workers)])
 
 
 def asr_supervisor(s: Settings | None = None, on_event: Any = None) -> Supervisor:

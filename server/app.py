@@ -82,9 +82,11 @@ def client_address(request: web.Request, s: Settings) -> str:
 
 def _csp(s: Settings, test_page: bool) -> str:
     extra = " ".join(s.origins)
+    # the developer test page (only with test_pages) has inline code and is driven by string predicates
     inline = " 'unsafe-inline'" if test_page else ""
+    evals = " 'unsafe-eval'" if test_page else ""
     return (
-        f"default-src 'self'; script-src 'self'{inline}; style-src 'self'{inline}; img-src 'self' data: blob:; "
+        f"default-src 'self'; script-src 'self'{inline}{evals}; style-src 'self'{inline}; img-src 'self' data: blob:; "
         f"media-src 'self' blob: mediastream:; connect-src 'self' {extra}".rstrip()
         + f"; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
         f"frame-ancestors 'self' {extra}".rstrip()
@@ -97,13 +99,9 @@ PERMISSIONS_POLICY = (
 )
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Headers for a server that shops expose to the internet (docs/operations.md, "Web security")."""
-    try:
-        resp = await handler(request)
-    except web.HTTPException as e:
-        resp = e
+async def security_headers(request: web.Request, resp: web.StreamResponse) -> None:
+    """Headers for a server that shops expose to the internet (docs/operations.md, "Web security"). An
+    on_response_prepare hook: a FileResponse knows its content type only when it is prepared."""
     h = resp.headers
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "same-origin")
@@ -113,9 +111,6 @@ async def security_headers(request: web.Request, handler: Any) -> web.StreamResp
         h.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         if not s.origins:
             h.setdefault("X-Frame-Options", "SAMEORIGIN")  # older browsers; CSP frame-ancestors is the rule
-    if isinstance(resp, web.HTTPException):
-        raise resp
-    return resp
 
 
 def error_response(e: FitmirrorError, msg_id: Any = None) -> web.Response:
@@ -383,7 +378,8 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
     """preload: build `settings.preload_pipelines` on a background thread at start-up (`fitmirror serve`)."""
     settings = settings or get_settings()
     aiortc_patches.apply_settings(settings)
-    app = web.Application(client_max_size=settings.max_sdp_bytes + 64 * 1024, middlewares=[security_headers])
+    app = web.Application(client_max_size=settings.max_sdp_bytes + 64 * 1024)
+    app.on_response_prepare.append(security_headers)
     metrics_ = Metrics()
     app[SETTINGS] = settings
     app[METRICS] = metrics_

@@ -63,10 +63,10 @@ class Metrics:
             registry=r,
         )
 
-    def bind_worker(self, name: str, status: Any) -> None:
-        """A worker process's state as gauges (`status` is its live fitmirror.worker.WorkerStatus)."""
-        self.worker_up.labels(name).set_function(lambda: 1.0 if status.state in ("ready", "busy") else 0.0)
-        self.worker_queued.labels(name).set_function(lambda: float(status.queued))
+    def bind_worker(self, name: str, worker: Any) -> None:
+        """A worker process's (or pool's) state as gauges, read from its live `status` at each scrape."""
+        self.worker_up.labels(name).set_function(lambda: 1.0 if worker.status.state in ("ready", "busy") else 0.0)
+        self.worker_queued.labels(name).set_function(lambda: float(worker.status.queued))
 
     def bind_sessions(self, open_sessions: Callable[[], int], capacity: int) -> None:
         self.capacity.set(capacity)

@@ -350,7 +350,10 @@ def _serve(conn: Connection, egl_device: int, hair_occlusion: bool) -> None:
 def main(argv: list[str]) -> None:
     import signal
 
+    from fitmirror.worker import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group: the parent stops us
+    die_with_parent()  # a killed server leaves no render process behind, even one stuck in a GL call
     fd, egl_device, hair = int(argv[0]), int(argv[1]), argv[2] == "1"
     conn = Connection(fd)
     try:

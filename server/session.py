@@ -894,7 +894,7 @@ class SessionManager:
             return None
         if self._llm is None:
             self._llm = llm_supervisor(self.settings, self._worker_event)
-            self.metrics.bind_worker("llm", self._llm.status)
+            self.metrics.bind_worker("llm", self._llm)
         return self._llm
 
     def asr_worker(self) -> Any:
@@ -905,7 +905,7 @@ class SessionManager:
             return None
         if self._asr is None:
             self._asr = asr_supervisor(self.settings, self._worker_event)
-            self.metrics.bind_worker("asr", self._asr.status)
+            self.metrics.bind_worker("asr", self._asr)
         return self._asr
 
     def workers(self) -> dict[str, Any]:

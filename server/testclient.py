@@ -148,8 +148,16 @@ class Received:
 
 
 class Client:
-    def __init__(self, base_url: str, *, camera: StampedCamera | None = None, audio: bool | np.ndarray = False) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        camera: StampedCamera | None = None,
+        audio: bool | np.ndarray = False,
+        local_addr: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.local_addr = local_addr  # signal from this address (127.0.0.x: another client, for per-client limits)
         self.camera = camera or StampedCamera()
         self.audio = audio
         self.pc = RTCPeerConnection()
@@ -210,7 +218,7 @@ class Client:
             self.dc = self.pc.createDataChannel("control")
             self.dc.on("message", self._on_message)
         sdp = await self._offer(n_tracks)
-        self._http = aiohttp.ClientSession()
+        self._http = self._session()
         async with self._http.post(
             f"{self.base_url}/offer", json={"sdp": sdp, "type": "offer", "options": options}
         ) as r:
@@ -225,7 +233,7 @@ class Client:
 
     async def connect_ws(self, options: dict[str, Any], n_tracks: int = 1) -> dict:
         sdp = await self._offer(n_tracks)
-        self._http = aiohttp.ClientSession()
+        self._http = self._session()
         self.ws = await self._http.ws_connect(f"{self.base_url.replace('http', 'ws', 1)}/ws")
         await self.ws.send_json({"type": "offer", "sdp": sdp, "sdp_type": "offer", "options": options})
         msg = await self.ws.receive_json(timeout=30)
@@ -235,6 +243,11 @@ class Client:
         self.session_id, self.options = msg["session_id"], msg["options"]
         self._tasks.append(asyncio.ensure_future(self._ws_reader()))
         return msg
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.local_addr is None:
+            return aiohttp.ClientSession()
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(self.local_addr, 0)))
 
     async def _ws_reader(self) -> None:
         assert self.ws is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import signal
 import socket
 import subprocess
 import threading
@@ -450,6 +451,57 @@ def test_desktop_rides_out_a_server_crash(browser, artifacts):
         p.wait("() => window.fitmirror.conn.state === 'connected'", 25, "reconnected after the server came back")
         p.wait("() => document.getElementById('remote').videoWidth > 0", 10, "video after the restart")
         print(f"reconnected {time.monotonic() - t0:.1f} s after the new server process was started")
+    finally:
+        p.close()
+        if srv.proc.poll() is None:
+            srv.kill()
+        if back is not None:
+            back.kill()
+
+
+def _orphans(name: str) -> list[int]:
+    """Processes whose command line names `name` and whose parent is init (left behind by a dead server)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if name in cmd and ppid == 1:
+            out.append(int(d.name))
+    return out
+
+
+def test_a_hung_server_is_noticed_within_seconds_on_the_data_channel(browser, artifacts):
+    """A server that stops answering without closing anything (SIGSTOP: no RST, the data channel stays open for
+    ~30 s): the page notices the silence within seconds, says so, and reconnects once a server is back."""
+    _require_server()
+    port = _free_port()
+    srv = ServerProcess(port)
+    p = Page(browser)
+    back = None
+    try:
+        p.page.goto(srv.url + "/?pipeline=preview&signalling=http")
+        _connected_with_video(p, "desktop (data channel only) before the hang")
+        assert p.js("() => window.fitmirror.conn.signalledVia") == "http"
+        srv.proc.send_signal(signal.SIGSTOP)
+        t0 = time.monotonic()
+        p.wait("() => window.fitmirror.conn.state !== 'connected'", 10, "the page noticing a silent server")
+        noticed = time.monotonic() - t0
+        assert noticed < 4.0 + 2.5, f"a silent server was noticed after {noticed:.1f} s"
+        status = p.page.inner_text("#status")
+        assert "Connection lost" in status or "cannot be reached" in status, status
+        p.page.screenshot(path=str(artifacts / "web_desktop_server_silent.png"))
+        srv.kill()
+        time.sleep(1.0)
+        assert not _orphans("nlu.worker"), "worker processes must die with their server"
+        back = ServerProcess(port)
+        p.wait("() => window.fitmirror.conn.state === 'connected'", 30, "reconnected after the server came back")
+        p.wait("() => document.getElementById('remote').videoWidth > 0", 10, "video after the restart")
+        print(f"silence noticed after {noticed:.1f} s")
     finally:
         p.close()
         if srv.proc.poll() is None:

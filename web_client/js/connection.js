@@ -112,6 +112,11 @@ export class FitConnection extends EventTarget {
     this.extraVideoTracks = cfg.extraVideoTracks || 0;
     this.backoff = { ...DEFAULT_BACKOFF, ...(cfg.backoff || {}) };
     this.pingIntervalMs = cfg.pingIntervalMs ?? 2000;
+    // The server sends stats every second and answers pings: this long without a word means it is gone (a
+    // crashed server leaves the data channel open for ~30 s), so the page says so and reconnects.
+    this.silentDropMs = cfg.silentDropMs ?? 4000;
+    this._lastHeard = 0;
+    this._lost = false;
     this.state = "idle";
     this.pc = null;
     this.ws = null;
@@ -211,7 +216,7 @@ export class FitConnection extends EventTarget {
   async _loop() {
     const gen = ++this._generation;
     while (this._wanted && gen === this._generation) {
-      this._setStatus("connecting", { attempt: this.attempt });
+      this._setStatus("connecting", { attempt: this.attempt, lost: this._lost });
       let waitS;
       let reason;
       try {
@@ -334,6 +339,7 @@ export class FitConnection extends EventTarget {
     });
     this.attempt = 0;
     this.connects += 1;
+    this._lost = false;
     this._setStatus("connected", { via: this.signalledVia });
     this._startTimers(gen);
   }
@@ -397,7 +403,7 @@ export class FitConnection extends EventTarget {
         }
         if (!settled && msg.type === "error") {
           const code = String(msg.code || msg.error || "");
-          if (/full|busy|capacity|503/i.test(code) || /full/i.test(msg.message || "")) {
+          if (/full|busy|capacity|rate_limited|503|429/i.test(code) || /full/i.test(msg.message || "")) {
             const m = /retry after (\d+)/i.exec(msg.message || "");
             fail(new ServerFullError(Number(msg.retry_after_s ?? (m ? m[1] : 5))));
           } else fail(new RejectedError(msg.message || code || "offer rejected"));
@@ -419,7 +425,8 @@ export class FitConnection extends EventTarget {
     } catch (e) {
       throw new UnreachableError(e.message || "network error");
     }
-    if (res.status === 503) {
+    if (res.status === 503 || res.status === 429) {
+      // full, draining, too many connecting, or this address holds its share: wait as told
       const ra = Number(res.headers.get("Retry-After"));
       throw new ServerFullError(Number.isFinite(ra) && ra > 0 ? ra : 5);
     }
@@ -444,6 +451,7 @@ export class FitConnection extends EventTarget {
     // only an established session can drop; failures while connecting are handled by _loop
     if (!this._wanted || this.state !== "connected") return;
     console.info(`fitmirror: connection dropped (${why})`);
+    this._lost = true; // until connected again, the page says the connection was lost (not just "connecting")
     this._teardown();
     this._setStatus("reconnecting", { retryInS: 0, detail: why });
     this._loop();
@@ -518,6 +526,7 @@ export class FitConnection extends EventTarget {
 
   _onMessage(msg) {
     const type = msg.type;
+    this._lastHeard = performance.now();
     if (type === "pong" || (type === "ack" && this._pings.has(msg.id))) {
       const sent = this._pings.get(msg.id);
       if (sent !== undefined) {
@@ -552,7 +561,13 @@ export class FitConnection extends EventTarget {
       }
     }, this.pingIntervalMs);
     const stats = setInterval(() => gen === this._generation && this._collectStats(), 1000);
-    this._timers.push(ping, stats);
+    this._lastHeard = performance.now();
+    const watchdog = setInterval(() => {
+      if (gen !== this._generation || this.state !== "connected") return;
+      const silentMs = performance.now() - this._lastHeard;
+      if (silentMs > this.silentDropMs) this._onDrop(`the server stopped answering (${(silentMs / 1000).toFixed(1)} s)`);
+    }, 500);
+    this._timers.push(ping, stats, watchdog);
     // first ping right away so the quality indicator fills quickly
     setTimeout(() => {
       if (gen !== this._generation || !this.canSend) return;

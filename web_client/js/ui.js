@@ -44,7 +44,7 @@ export function bindStatus(conn, el, retryBtn) {
     let text;
     switch (d.state) {
       case "connecting":
-        text = t("status.connecting");
+        text = t(d.lost ? "status.lost" : "status.connecting");
         break;
       case "connected":
         text = t("status.connected");
@@ -65,6 +65,7 @@ export function bindStatus(conn, el, retryBtn) {
     }
     el.textContent = text;
     el.dataset.state = d.state;
+    el.dataset.lost = d.lost ? "1" : "";
     if (retryBtn) retryBtn.hidden = !["reconnecting", "full", "unreachable", "failed"].includes(d.state);
   };
   conn.addEventListener("status", (ev) => {
