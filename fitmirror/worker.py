@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import struct
@@ -42,6 +43,10 @@ _HEAD = struct.Struct(">II")
 MAX_HEADER_BYTES = 1 << 20
 MAX_BLOB_BYTES = 64 << 20
 FD_ENV = "FITMIRROR_WORKER_FD"
+FAULT_FD_ENV = "FITMIRROR_WORKER_FAULT_FD"
+_FATAL_SIGNALS = {"Segmentation fault": 11, "Bus error": 7, "Floating-point exception": 8, "Aborted": 6,
+                  "Illegal instruction": 4}  # fmt: skip
+_FATAL = re.compile(r"Fatal Python error: (" + "|".join(_FATAL_SIGNALS) + ")")
 
 
 class WorkerError(ModelUnavailableError):
@@ -170,6 +175,7 @@ class Supervisor:
         self._closed = False
         self._failures = 0  # consecutive child failures (for back-off)
         self._failed_error: FitmirrorError | None = None  # start failure, reported to calls during the back-off
+        self._fault_fd: int | None = None  # read end of the child's fatal-error pipe
         self._retry_at = 0.0
 
     # -- public -----------------------------------------------------------------------------------------
@@ -304,30 +310,70 @@ class Supervisor:
 
     async def _spawn(self) -> asyncio.StreamReader:
         parent, child = socket.socketpair()
-        env = {**os.environ, **self.config.env, FD_ENV: str(child.fileno())}
+        # the child's faulthandler writes a fatal signal and its Python stack here: the crash is named even when
+        # the exit status is lost (another waiter reaped the child) and the log shows where it happened
+        fault_r, fault_w = os.pipe()
+        os.set_blocking(fault_r, False)
+        env = {**os.environ, **self.config.env, FD_ENV: str(child.fileno()), FAULT_FD_ENV: str(fault_w)}
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                *self.config.argv, pass_fds=(child.fileno(),), env=env,
+                *self.config.argv, pass_fds=(child.fileno(), fault_w), env=env,
                 stdin=asyncio.subprocess.DEVNULL, stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else None,
             )  # fmt: skip
+        except BaseException:
+            os.close(fault_r)
+            raise
         finally:
             child.close()
+            os.close(fault_w)
+        self._fault_fd = fault_r
         reader, self._writer = await asyncio.open_unix_connection(sock=parent)
         self.status.pid = self._proc.pid
         return reader
 
-    async def _kill(self, why: str) -> None:
+    def _fatal_report(self) -> str:
+        """What the child's faulthandler wrote (empty when it died without a fatal signal it could catch)."""
+        fd, self._fault_fd = self._fault_fd, None
+        if fd is None:
+            return ""
+        chunks = []
+        try:
+            while len(chunks) < 16 and (b := os.read(fd, 4096)):
+                chunks.append(b)
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
+        return b"".join(chunks).decode(errors="replace")
+
+    async def _kill(self, why: str, dead: bool = False) -> None:
+        """Stop the child (`dead`: it already closed its end, so it is exiting: wait, do not signal it).
+        Signalling a child that has just died makes Popen.poll() reap it before asyncio's child watcher, which
+        then reports status 255 instead of the signal; Popen's own returncode is read as well."""
         proc, self._proc = self._proc, None
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if proc is not None and proc.returncode is None and dead:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 2)
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(proc.wait(), 5)
         if proc is not None:
-            self.status.last_exit = f"{describe_exit(proc.returncode)} ({why})"
+            report = self._fatal_report()
+            popen = getattr(getattr(proc, "_transport", None), "get_extra_info", lambda _k: None)("subprocess")
+            code = proc.returncode
+            if code == 255 and popen is not None and popen.returncode is not None:
+                code = popen.returncode  # the watcher lost the status to Popen.poll(); Popen kept it
+            fatal = _FATAL.search(report)
+            if fatal and (code is None or code >= 0):  # the status was lost: the child's own report names it
+                code = -_FATAL_SIGNALS[fatal.group(1)]
+            if report.strip():
+                log.warning("%s worker's fatal error report:\n%s", self.config.name, report.strip()[-3000:])
+            self.status.last_exit = f"{describe_exit(code)} ({why})"
 
     async def _run(self) -> None:
         """Keep a child running while there are calls, restarting it after crashes and hangs."""
@@ -410,6 +456,14 @@ class Supervisor:
                 if frame == "wake":
                     continue
                 if frame is None:  # EOF: the child died
+                    if not ready:  # while loading: waiting callers learn it now, not after their deadline
+                        await self._kill("start", dead=True)
+                        self.status.crashes += 1
+                        self.status.pid = None
+                        err = WorkerError(f"{cfg.what} {self.status.last_exit.rsplit(' (', 1)[0]} while starting",
+                                          hint="fitmirror doctor names the broken component and the fix")  # fmt: skip
+                        self.status.last_error = err.message
+                        return "start_failed", err
                     return await self._child_lost("crash", "died")
                 header, blob = frame
                 self._last_pong = time.monotonic()
@@ -480,7 +534,7 @@ class Supervisor:
 
     async def _child_lost(self, kind: str, what: str) -> tuple[str, None]:
         cfg = self.config
-        await self._kill(kind)
+        await self._kill(kind, dead=kind == "crash")
         if kind == "crash":
             self.status.crashes += 1
         c, self._in_flight = self._in_flight, None
@@ -500,8 +554,8 @@ class Supervisor:
 
 
 class WorkerPool:
-    """Several supervised processes of one worker: a call goes to the one with the least work (in flight plus
-    queued), each keeps its round-robin over callers. With more cores than one model uses, one shopper's long
+    """Several supervised processes of one worker: a call goes to a ready one with the least work (in flight plus
+    queued), each keeps its round-robin over callers; one worker's crash leaves the others serving. With more cores than one model uses, one shopper's long
     command then no longer holds another's behind it."""
 
     def __init__(self, workers: list[Supervisor]) -> None:
@@ -553,8 +607,10 @@ class WorkerPool:
 
     async def call(self, op: str, args: dict[str, Any] | None = None, blob: bytes | None = None, *, key: str = "",
                    timeout_s: float | None = None) -> tuple[Any, bytes | None]:  # fmt: skip
-        def load(w: Supervisor) -> tuple[int, int]:
-            return ((w.in_flight is not None) + sum(len(q) for q in w._queues.values()), w.status.calls)
+        def load(w: Supervisor) -> tuple[bool, int, int]:
+            # a worker that is restarting (loading its model, 10-30 s) only gets calls when none is ready
+            up = w.status.state in ("ready", "busy")
+            return (not up, (w.in_flight is not None) + sum(len(q) for q in w._queues.values()), w.status.calls)
 
         return await min(self.workers, key=load).call(op, args, blob, key=key, timeout_s=timeout_s)
 
@@ -607,6 +663,11 @@ def serve(handlers: dict[str, Handler], setup: Callable[[], dict[str, Any]] | No
     fd = int(os.environ.pop(FD_ENV))
     sock = socket.socket(fileno=fd)
     die_with_parent()
+    fault_fd = os.environ.pop(FAULT_FD_ENV, None)
+    if fault_fd is not None:
+        import faulthandler
+
+        faulthandler.enable(open(int(fault_fd), "w"), all_threads=True)  # kept open for the process
     send_lock = threading.Lock()
     jobs: queue.Queue[tuple[dict[str, Any], bytes | None]] = queue.Queue()
 

@@ -166,3 +166,37 @@ async def test_a_cancelled_caller_is_never_sent():
 def test_exit_codes_are_described():
     assert describe_exit(-11) == "crashed (signal 11, SIGSEGV)"
     assert describe_exit(3) == "exited with status 3"
+
+
+async def test_a_worker_that_crashes_while_loading_fails_its_callers_at_once():
+    s = supervisor(env={"FITMIRROR_WORKER_FAULT": "setup:segv"})
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(WorkerError, match=r"crashed \(signal 11, SIGSEGV\) while starting"):
+            await s.call("echo", {}, key="a")
+        assert time.monotonic() - t0 < 10 and s.status.crashes == 1
+    finally:
+        await s.close()
+
+
+async def test_a_pool_serves_from_a_ready_worker_while_another_restarts():
+    from fitmirror.worker import WorkerPool
+
+    pool = WorkerPool([supervisor(env={"ECHO_SETUP_S": "2"}) for _ in range(2)])
+    try:
+        await pool.wait_ready()
+        first, second = pool.workers
+        dead = first.pid
+        os.kill(dead, signal.SIGKILL)
+        t0 = time.monotonic()
+        for _ in range(500):  # the supervisor notices the death
+            if first.status.state not in ("ready", "busy"):
+                break
+            await asyncio.sleep(0.01)
+        result, _ = await pool.call("echo", {"text": "x"}, key="a")
+        assert result["pid"] == second.pid and time.monotonic() - t0 < 1.5, "served by the ready worker, not queued"
+        assert pool.status.restarts == 1 and "SIGKILL" in pool.status.last_exit
+        await pool.wait_ready(10)  # the dead one is back
+        assert len(pool.pids) == 2 and dead not in pool.pids
+    finally:
+        await pool.close()
