@@ -92,6 +92,34 @@ llama_build() {  # TIER OUTDIR [EXTRA]: build the wheel into OUTDIR (nothing els
   echo "$(llama_cmake_args "$tier") $extra" > "$out/CMAKE_ARGS"
 }
 
+llama_prove() {  # CACHE TIER: prove the installed wheel on this CPU; when it fails, rebuild with sse42 and prove
+  # that. Prints the tier that works (stdout), says what happened (stderr); returns 1 when no tier works. The
+  # caller defines llama_probe (run the real completion), llama_wheel TIER (path of the cached or built wheel)
+  # and llama_install WHEEL; tests replace them to walk every branch.
+  local cache=$1 tier=$2 out wheel
+  echo "[setup] proving llama-cpp-python ($tier tier) on this CPU: a grammar-constrained completion of a long prompt ..." >&2
+  if out=$(llama_probe 2>&1); then
+    echo "[setup]   $(tail -1 <<<"$out")" >&2
+    echo "$tier"
+    return 0
+  fi
+  if [ "$tier" = sse42 ]; then
+    echo "[setup] ERROR: llama-cpp-python fails on this CPU: $(tail -1 <<<"$out")" >&2
+    return 1
+  fi
+  echo "[setup] WARNING: the '$tier' build of llama-cpp-python FAILED on this CPU: $(tail -1 <<<"$out")" >&2
+  echo "[setup] WARNING: rebuilding it with the conservative flags (SSE4.2 only: correct everywhere, slower)" >&2
+  wheel=$(llama_wheel sse42) || return 1
+  llama_install "$wheel" >&2 || return 1
+  if ! out=$(llama_probe 2>&1); then
+    echo "[setup] ERROR: llama-cpp-python fails on this CPU even with the conservative flags: $(tail -1 <<<"$out")" >&2
+    return 1
+  fi
+  echo "[setup]   $(tail -1 <<<"$out")" >&2
+  echo "$(llama_cpu_id) sse42" >> "$cache/llama-tier-by-cpu"  # the next set-up on this CPU starts there
+  echo sse42
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then  # run as a script (Dockerfile)
   set -euo pipefail
   [ "${1:-}" = build ] || { echo "usage: scripts/llama.sh build avx2|sse42 OUTDIR [EXTRA_CMAKE_ARGS]" >&2; exit 2; }

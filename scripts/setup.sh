@@ -98,27 +98,17 @@ llama_probe() {
 r = run_probe("nlu.probe", "llm", timeout_s=540)
 print(f"{r.status}: {r.detail}"); sys.exit(0 if r.status == "ok" else 1)'
 }
+llama_install() { "${PIP[@]}" install --progress-bar off --force-reinstall --no-deps "$1" 2>&1 | tail -1; }
 verified_want="$stamp_want $CPU_ID $(cat "$CACHE/models/"*.gguf.sha256 2>/dev/null | head -1)"
 if [ "$(cat "$VENV/.fitmirror-llm-verified" 2>/dev/null || true)" = "$verified_want" ]; then
   log "llama-cpp-python ($TIER tier): already proven on this CPU"
 else
-  log "proving llama-cpp-python ($TIER tier) on this CPU: a grammar-constrained completion of a long prompt ..."
-  if out=$(llama_probe 2>&1); then
-    log "  $(tail -1 <<<"$out")"
-  elif [ "$TIER" != sse42 ]; then
-    log "WARNING: the '$TIER' build of llama-cpp-python FAILED on this CPU: $(tail -1 <<<"$out")"
-    log "WARNING: rebuilding it with the conservative flags (SSE4.2 only: correct everywhere, slower)"
-    TIER=sse42
-    wheel=$(llama_wheel "$TIER")
-    "${PIP[@]}" install --progress-bar off --force-reinstall --no-deps "$wheel" 2>&1 | tail -1
-    out=$(llama_probe 2>&1) || die "llama-cpp-python fails on this CPU even with the conservative flags: $(tail -1 <<<"$out")"
-    log "  $(tail -1 <<<"$out")"
-    echo "$CPU_ID $TIER" >> "$CACHE/llama-tier-by-cpu"
+  proven=$(llama_prove "$CACHE" "$TIER") || die "no build of llama-cpp-python works on this CPU (see above)"
+  if [ "$proven" != "$TIER" ]; then
+    TIER=$proven
     stamp_want="${stamp_want%-llama*}-llama$LLAMA_VERSION-$TIER-$(llama_key "$TIER")"
     echo "$stamp_want" > "$VENV/.fitmirror-stamp"
     verified_want="$stamp_want $CPU_ID $(cat "$CACHE/models/"*.gguf.sha256 2>/dev/null | head -1)"
-  else
-    die "llama-cpp-python fails on this CPU: $(tail -1 <<<"$out")"
   fi
   echo "$verified_want" > "$VENV/.fitmirror-llm-verified"
 fi

@@ -196,6 +196,10 @@ def _start_server(port: int) -> subprocess.Popen:
         "FITMIRROR_OUTPUT_FPS": "30",
         "FITMIRROR_LOG_LEVEL": "warning",
         "FITMIRROR_TEST_PAGES": "1",  # the benches drive the developer page /_test/
+        # every bench client is on 127.0.0.1: the per-address limits would count them as one shopper
+        "FITMIRROR_MAX_SESSIONS_PER_CLIENT": "16",
+        "FITMIRROR_MAX_CONNECTING_PER_CLIENT": "16",
+        "FITMIRROR_MAX_CONNECTING": "16",
         "FITMIRROR_JITTER_BUFFER_MARKER": os.environ.get("FITMIRROR_JITTER_BUFFER_MARKER", "1"),
     }
     return subprocess.Popen(

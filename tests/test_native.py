@@ -64,6 +64,38 @@ def test_the_wheel_cache_is_keyed_by_the_build_flags():
     assert tier == ("avx2" if {"avx2", "fma", "f16c", "bmi2"} <= set(flags) else "sse42")
 
 
+def _prove(tmp_path: Path, works: str) -> subprocess.CompletedProcess:
+    """scripts/llama.sh's llama_prove with the build, install and probe replaced: `works` says which tiers'
+    wheels pass the probe on this imaginary CPU (what a real crash of the avx2 build would look like)."""
+    script = f"""
+source "{LLAMA_SH}"
+echo avx2 > "{tmp_path}/installed"
+llama_wheel() {{ echo "/cache/llama-$1.whl"; }}
+llama_install() {{ basename "$1" .whl | sed 's/llama-//' > "{tmp_path}/installed"; echo "installed $1"; }}
+llama_probe() {{ t=$(cat "{tmp_path}/installed"); case " {works} " in *" $t "*) echo "ok: $t correct";;
+  *) echo "crashed: crashed (signal 11, SIGSEGV)"; return 1;; esac; }}
+llama_prove "{tmp_path}" avx2
+"""
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def test_setup_rebuilds_with_conservative_flags_when_the_portable_build_fails(tmp_path):
+    ok = _prove(tmp_path, "avx2 sse42")
+    assert ok.returncode == 0 and ok.stdout.strip() == "avx2" and "WARNING" not in ok.stderr
+    assert not (tmp_path / "llama-tier-by-cpu").exists()
+
+    fallback = _prove(tmp_path, "sse42")  # the avx2 build crashes on this CPU
+    assert fallback.returncode == 0 and fallback.stdout.strip() == "sse42", fallback
+    assert "WARNING: the 'avx2' build of llama-cpp-python FAILED on this CPU: crashed" in fallback.stderr
+    assert "rebuilding it with the conservative flags" in fallback.stderr
+    assert (tmp_path / "installed").read_text().strip() == "sse42"
+    cpu = llama("llama_cpu_id").stdout.strip()
+    assert (tmp_path / "llama-tier-by-cpu").read_text().split() == [cpu, "sse42"]  # the next set-up starts there
+
+    none = _prove(tmp_path, "")
+    assert none.returncode == 1 and "even with the conservative flags" in none.stderr, none.stderr
+
+
 def test_setup_and_the_dockerfile_build_llama_the_same_portable_way():
     setup = (REPO_ROOT / "scripts" / "setup.sh").read_text()
     docker = (REPO_ROOT / "Dockerfile").read_text()
