@@ -53,6 +53,20 @@ class ImplausibleMeasurementError(InputError):
     http_status = 422
 
 
+class UnsupportedMediaTypeError(InputError):
+    """A request body that is not the JSON a route takes (a form or text/plain post needs no CORS preflight)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class ForbiddenOriginError(FitmirrorError):
+    """A browser page on an origin that may not use this server (FITMIRROR_ALLOWED_ORIGINS)."""
+
+    code = "forbidden_origin"
+    http_status = 403
+
+
 class NotFoundError(FitmirrorError):
     code = "not_found"
     http_status = 404

@@ -26,45 +26,35 @@ def local_llm(s: Settings) -> bool:
     return not (s.llm_backend == "auto" and s.llm_openai_url)
 
 
+def _supervisor(s: Settings, role: str, what: str, call_timeout_s: float, env: dict[str, str], on_event: Any):
+    return Supervisor(
+        SupervisorConfig(
+            name=role,
+            argv=[sys.executable, "-m", "nlu.worker", role],
+            what=what,
+            ready_timeout_s=s.worker_ready_timeout_s,
+            call_timeout_s=call_timeout_s,
+            hang_after_s=s.worker_hang_timeout_s,
+            max_queued=max(4, 2 * s.max_sessions),
+            max_queued_per_key=2,
+            env=env,
+        ),
+        on_event,
+    )
+
+
 def llm_supervisor(s: Settings | None = None, on_event: Any = None) -> Supervisor | WorkerPool:
     """The LLM worker process, or a pool of `llm_workers` of them sharing `llm_threads` threads."""
     s = s or get_settings()
-    threads = max(1, s.llm_threads // s.llm_workers)
-
-    def one() -> Supervisor:
-        return Supervisor(
-            SupervisorConfig(
-                name="llm",
-                argv=[sys.executable, "-m", "nlu.worker", "llm"],
-                what="the language model",
-                ready_timeout_s=s.worker_ready_timeout_s,
-                call_timeout_s=s.llm_call_timeout_s,
-                hang_after_s=s.worker_hang_timeout_s,
-                max_queued=max(4, 2 * s.max_sessions),
-                max_queued_per_key=2,
-                env={"FITMIRROR_LLM_THREADS": str(threads)},
-            ),
-            on_event,
-        )
-
-    return one() if s.llm_workers == 1 else WorkerPool([one() for _ in range(s.llm_workers)])
+    env = {"FITMIRROR_LLM_THREADS": str(max(1, s.llm_threads // s.llm_workers))}
+    workers = [_supervisor(s, "llm", "the language model", s.llm_call_timeout_s, env, on_event)
+               for _ in range(s.llm_workers)]  # fmt: skip
+    return workers[0] if len(workers) == 1 else WorkerPool(workers)
 
 
 def asr_supervisor(s: Settings | None = None, on_event: Any = None) -> Supervisor:
     s = s or get_settings()
-    return Supervisor(
-        SupervisorConfig(
-            name="asr",
-            argv=[sys.executable, "-m", "nlu.worker", "asr"],
-            what="speech recognition",
-            ready_timeout_s=s.worker_ready_timeout_s,
-            call_timeout_s=s.asr_call_timeout_s,
-            hang_after_s=s.worker_hang_timeout_s,
-            max_queued=max(4, 2 * s.max_sessions),
-            max_queued_per_key=2,
-        ),
-        on_event,
-    )
+    return _supervisor(s, "asr", "speech recognition", s.asr_call_timeout_s, {}, on_event)
 
 
 # --- child side ----------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from fitmirror import jsonsafe
 from fitmirror.config import REPO_ROOT, Settings, get_settings
-from fitmirror.errors import FitmirrorError, InputError
+from fitmirror.errors import FitmirrorError, ForbiddenOriginError, InputError, UnsupportedMediaTypeError
 from server import aiortc_patches
 from server import protocol as P
 from server.metrics import Metrics
@@ -46,16 +46,6 @@ WS_HEARTBEAT_S = 5.0  # websocket ping interval: a dead server or client is noti
 
 
 # --- web security: origins, client addresses, headers ---------------------------------------------------
-
-
-class ForbiddenError(FitmirrorError):
-    code = "forbidden_origin"
-    http_status = 403
-
-
-class UnsupportedMediaError(InputError):
-    code = "unsupported_media_type"
-    http_status = 415
 
 
 def origin_allowed(request: web.Request, s: Settings) -> bool:
@@ -127,10 +117,10 @@ def error_response(e: FitmirrorError, msg_id: Any = None) -> web.Response:
 async def post_offer(request: web.Request) -> web.Response:
     s = request.app[SETTINGS]
     if not origin_allowed(request, s):
-        return error_response(ForbiddenError("this origin may not open fitting-room sessions",
+        return error_response(ForbiddenOriginError("this origin may not open fitting-room sessions",
                                              hint="add it to FITMIRROR_ALLOWED_ORIGINS"))  # fmt: skip
     if request.content_type != "application/json":  # a form or text/plain post from another page: no preflight
-        return error_response(UnsupportedMediaError("the offer must be sent as application/json"))
+        return error_response(UnsupportedMediaTypeError("the offer must be sent as application/json"))
     limit = s.max_sdp_bytes + 8192
     if request.content_length is not None and request.content_length > limit:
         return error_response(InputError(f"offer body larger than {limit} bytes", hint="the SDP is too large"))

@@ -16,14 +16,9 @@ import json
 from aiohttp import web
 
 from fitmirror import jsonsafe
-from fitmirror.errors import FitmirrorError, InputError
+from fitmirror.errors import FitmirrorError, InputError, UnsupportedMediaTypeError
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-class UnsupportedMedia(InputError):
-    code = "unsupported_media_type"
-    http_status = 415
 
 
 def _error(e: FitmirrorError) -> web.Response:
@@ -50,7 +45,7 @@ async def size_advice(request: web.Request) -> web.Response:
         if len(raw) > MAX_BODY_BYTES:
             raise InputError(f"request body larger than {MAX_BODY_BYTES} bytes")
         if request.content_type != "application/json":
-            return _error(UnsupportedMedia("the request body must be sent as application/json"))
+            return _error(UnsupportedMediaTypeError("the request body must be sent as application/json"))
         body = jsonsafe.loads(raw or b"null")  # NaN, Infinity and deep nesting are input errors
         if not isinstance(body, dict):
             raise InputError(

@@ -11,6 +11,7 @@ Screenshots of every mode go to tests/artifacts/web_*.png.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import signal
@@ -431,32 +432,42 @@ class ServerProcess:
         self.proc.wait(10)
 
 
+@contextlib.contextmanager
+def _page_on_a_server_process(browser, path: str):
+    """A page on a `fitmirror serve` child process, and `restart()`: start a new server on the same port and
+    return the seconds until the page is connected with video again."""
+    _require_server()
+    port = _free_port()
+    servers = [ServerProcess(port)]
+    p = Page(browser)
+
+    def restart() -> float:
+        servers.append(ServerProcess(port))
+        t0 = time.monotonic()
+        p.wait("() => window.fitmirror.conn.state === 'connected'", 30, "reconnected after the server came back")
+        p.wait("() => document.getElementById('remote').videoWidth > 0", 10, "video after the restart")
+        return time.monotonic() - t0
+
+    try:
+        p.page.goto(servers[0].url + path)
+        yield servers[0], p, restart
+    finally:
+        p.close()
+        for srv in servers:
+            if srv.proc.poll() is None:
+                srv.kill()
+
+
 def test_desktop_rides_out_a_server_crash(browser, artifacts):
     """The server process dies (every connection drops, the port refuses) and a new one starts on the same port:
     the page says so, backs off, and reconnects by itself."""
-    _require_server()
-    port = _free_port()
-    srv = ServerProcess(port)
-    p = Page(browser)
-    back = None
-    try:
-        p.page.goto(srv.url + "/?pipeline=preview")
+    with _page_on_a_server_process(browser, "/?pipeline=preview") as (srv, p, restart):
         _connected_with_video(p, "desktop before the crash")
         srv.kill()
         p.wait("() => document.getElementById('status').dataset.state === 'unreachable'", 15, "unreachable")
         assert "cannot be reached" in p.page.inner_text("#status")
         p.page.screenshot(path=str(artifacts / "web_desktop_reconnecting.png"))
-        t0 = time.monotonic()
-        back = ServerProcess(port)
-        p.wait("() => window.fitmirror.conn.state === 'connected'", 25, "reconnected after the server came back")
-        p.wait("() => document.getElementById('remote').videoWidth > 0", 10, "video after the restart")
-        print(f"reconnected {time.monotonic() - t0:.1f} s after the new server process was started")
-    finally:
-        p.close()
-        if srv.proc.poll() is None:
-            srv.kill()
-        if back is not None:
-            back.kill()
+        print(f"reconnected {restart():.1f} s after the new server process was started")
 
 
 def _orphans(name: str) -> list[int]:
@@ -478,13 +489,7 @@ def _orphans(name: str) -> list[int]:
 def test_a_hung_server_is_noticed_within_seconds_on_the_data_channel(browser, artifacts):
     """A server that stops answering without closing anything (SIGSTOP: no RST, the data channel stays open for
     ~30 s): the page notices the silence within seconds, says so, and reconnects once a server is back."""
-    _require_server()
-    port = _free_port()
-    srv = ServerProcess(port)
-    p = Page(browser)
-    back = None
-    try:
-        p.page.goto(srv.url + "/?pipeline=preview&signalling=http")
+    with _page_on_a_server_process(browser, "/?pipeline=preview&signalling=http") as (srv, p, restart):
         _connected_with_video(p, "desktop (data channel only) before the hang")
         assert p.js("() => window.fitmirror.conn.signalledVia") == "http"
         srv.proc.send_signal(signal.SIGSTOP)
@@ -498,16 +503,7 @@ def test_a_hung_server_is_noticed_within_seconds_on_the_data_channel(browser, ar
         srv.kill()
         time.sleep(1.0)
         assert not _orphans("nlu.worker"), "worker processes must die with their server"
-        back = ServerProcess(port)
-        p.wait("() => window.fitmirror.conn.state === 'connected'", 30, "reconnected after the server came back")
-        p.wait("() => document.getElementById('remote').videoWidth > 0", 10, "video after the restart")
-        print(f"silence noticed after {noticed:.1f} s")
-    finally:
-        p.close()
-        if srv.proc.poll() is None:
-            srv.kill()
-        if back is not None:
-            back.kill()
+        print(f"silence noticed after {noticed:.1f} s; reconnected {restart():.1f} s after a new server started")
 
 
 # --- kiosk -----------------------------------------------------------------------------------------------
