@@ -15,6 +15,7 @@ class CommandResult:
     actions: list[dict[str, Any]]
     reply: str
     backend: str
+    lang: str = "en"  # the utterance's language (replies and refusals follow it)
 
 
 def _context(lang: str, state: Any) -> Any:
@@ -38,7 +39,7 @@ def parse_fast(text: str, lang: str, state: Any) -> CommandResult | None:
     from nlu.parser import parse_fast as nlu_parse_fast
 
     res = nlu_parse_fast(text, _context(lang, state))
-    return None if res is None else CommandResult(_dump(res.actions), res.reply, res.backend_used)
+    return None if res is None else CommandResult(_dump(res.actions), res.reply, res.backend_used, res.lang)
 
 
 def warm_up() -> float:
@@ -81,4 +82,4 @@ def parse_command(text: str, lang: str, state: Any) -> CommandResult:
     from nlu.parser import parse as nlu_parse
 
     res = nlu_parse(text, _context(lang, state))
-    return CommandResult(_dump(res.actions), res.reply, res.backend_used)
+    return CommandResult(_dump(res.actions), res.reply, res.backend_used, res.lang)

@@ -607,16 +607,19 @@ class Session:
             await self._command(msg, reply)
 
     async def _apply_actions(
-        self, msg_id: str | int, actions: list[dict[str, Any]], reply: Reply, spoken: bool = False
-    ) -> bool:
+        self, msg_id: str | int, actions: list[dict[str, Any]], reply: Reply, spoken: bool = False,
+        lang: str | None = None,
+    ) -> bool:  # fmt: skip
         """All or nothing (server.state.SessionState.apply_all): a refused action leaves the state as it was and
-        is answered with what there is instead ("we have no size 99XL; the sizes are XS-XXL")."""
+        is answered with what there is instead ("we have no size 99XL; the sizes are XS-XXL"), in the language
+        of the command (or of the session)."""
         try:
             applied = self.state.apply_all(actions)
         except ActionRefused as e:
-            await self._safe(reply, P.error_msg("refused", str(e), msg_id))
+            text = e.text(lang or self.options.lang)
+            await self._safe(reply, P.error_msg("refused", text, msg_id))
             if spoken:  # a typed or spoken command gets the answer in the conversation too
-                await self.broadcast(P.dump(P.ReplyMsg(text=_sentence(str(e)), id=msg_id)))
+                await self.broadcast(P.dump(P.ReplyMsg(text=_sentence(text), id=msg_id)))
             return False
         except (ValueError, TypeError) as e:
             await self._safe(reply, P.error_msg("invalid_action", str(e), msg_id))
@@ -656,7 +659,11 @@ class Session:
             return
         if result.actions:
             self._applied_seq = seq
-        ok = await self._apply_actions(msg_id, result.actions, reply, spoken=True) if result.actions else None
+        ok = (
+            await self._apply_actions(msg_id, result.actions, reply, spoken=True, lang=result.lang)
+            if result.actions
+            else None
+        )
         if ok is None:
             await self._safe(reply, P.dump(P.AckMsg(id=msg_id, actions=[])))
         if ok is False:
@@ -789,7 +796,7 @@ class ClientLimitError(RateLimitError):
 
 
 def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+    return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?", "。", "！", "？")) else ".")
 
 
 class SessionManager:
@@ -931,7 +938,7 @@ class SessionManager:
             return await self.run_nlu(parse_command, text, lang, state)
         ctx = llm_context(lang, state)
         result, _ = await worker.call("parse", {"text": text, "ctx": ctx}, key=key)
-        return CommandResult(result["actions"], result["reply"], result["backend_used"])
+        return CommandResult(result["actions"], result["reply"], result["backend_used"], result.get("lang", lang))
 
     def voice_engine(self) -> Any:
         if self._voice is None:

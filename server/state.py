@@ -19,7 +19,35 @@ MAX_ACTIONS = 8  # per command or actions message, after exact duplicates are dr
 
 
 class ActionRefused(ValueError):
-    """An action the catalogue or the rules cannot honour; its message is the reply for the shopper."""
+    """An action the catalogue or the rules cannot honour; `text(lang)` is the reply for the shopper (the
+    exception's own message is the English one)."""
+
+    def __init__(self, en: str, zh: str | None = None) -> None:
+        super().__init__(en)
+        self.zh = zh or en
+
+    def text(self, lang: str) -> str:
+        return self.zh if lang == "zh" else str(self)
+
+
+def _zh_color(c: str | None) -> str:
+    from nlu.replies import ZH_COLOR
+
+    return ZH_COLOR.get(c or "", c or "")
+
+
+def _zh_colors(cs: list[str]) -> str:
+    return "、".join(_zh_color(c) for c in cs)
+
+
+def _zh_cat(c: str | None) -> str:
+    from nlu.replies import ZH_CATEGORY
+
+    return ZH_CATEGORY.get(c or "", c or "衣服")
+
+
+def _zh_name(p: Product) -> str:
+    return p.name_i18n.get("zh", p.name)
 
 
 def _clean_actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -28,7 +56,10 @@ def _clean_actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if a not in out:
             out.append(a)
     if len(out) > MAX_ACTIONS:
-        raise ActionRefused(f"that is {len(out)} things at once; ask for at most {MAX_ACTIONS} at a time")
+        raise ActionRefused(
+            f"that is {len(out)} things at once; ask for at most {MAX_ACTIONS} at a time",
+            f"一次说了{len(out)}件事；一次最多说{MAX_ACTIONS}件。",
+        )
     return out
 
 
@@ -124,11 +155,15 @@ class SessionState:
             self.size = self._next_size(str(action.get("size", "")))
         elif kind == "set_color":
             if not self.outfit:
-                raise ActionRefused("nothing is selected to recolour; pick a garment first")
+                raise ActionRefused(
+                    "nothing is selected to recolour; pick a garment first", "还没有选衣服，先选一件再换颜色。"
+                )
             self._recolor(self.outfit[-1], action.get("color"))
         elif kind == "adjust":
             if not self.outfit:
-                raise ActionRefused("nothing is selected to adjust; pick a garment first")
+                raise ActionRefused(
+                    "nothing is selected to adjust; pick a garment first", "还没有选衣服，先选一件再调整。"
+                )
             adj = self.outfit[-1].setdefault("adjust", {})
             attr = str(action.get("attribute"))
             adj[attr] = max(-3, min(3, int(adj.get(attr, 0)) + int(action.get("direction", 0))))
@@ -171,18 +206,24 @@ class SessionState:
         if pid is not None:
             product = ix.by_id.get(pid)
             if product is None:
-                raise ActionRefused(f"we have no product {str(pid)[:40]!r}")
+                raise ActionRefused(f"we have no product {str(pid)[:40]!r}", f"没有这件商品（{str(pid)[:40]}）。")
         else:
             if cat is not None and cat not in ix.categories():
-                raise ActionRefused(f"we have no {cat} in the catalogue")
+                raise ActionRefused(f"we have no {cat} in the catalogue", f"目前没有{_zh_cat(cat)}。")
             product = ix.find(cat, color, item.get("pattern"), item.get("occasion"), item.get("text"))
             if product is None:
                 what = f"{color} {cat}" if cat else f"{color} garment"
                 colors = ix.colors_of(cat)
-                raise ActionRefused(f"we have no {what}; {cat or 'our garments'} come in {', '.join(colors)}")
+                raise ActionRefused(
+                    f"we have no {what}; {cat or 'our garments'} come in {', '.join(colors)}",
+                    f"没有{_zh_color(color)}的{_zh_cat(cat)}；{_zh_cat(cat)}有{_zh_colors(colors)}。",
+                )
         colors = [c.name for c in product.colors]
         if color is not None and color not in colors:
-            raise ActionRefused(f"the {product.name} comes in {', '.join(colors)}, not {color}")
+            raise ActionRefused(
+                f"the {product.name} comes in {', '.join(colors)}, not {color}",
+                f"{_zh_name(product)}只有{_zh_colors(colors)}，没有{_zh_color(color)}。",
+            )
         return {**item, "product_id": product.id, "category": product.category, "color": color or colors[0]}
 
     def _recolor(self, item: dict[str, Any], color: Any) -> None:
@@ -192,7 +233,10 @@ class SessionState:
         if product is not None:
             colors = [c.name for c in product.colors]
             if color not in colors:
-                raise ActionRefused(f"the {product.name} comes in {', '.join(colors)}, not {color}")
+                raise ActionRefused(
+                    f"the {product.name} comes in {', '.join(colors)}, not {color}",
+                    f"{_zh_name(product)}只有{_zh_colors(colors)}，没有{_zh_color(color)}。",
+                )
         item["color"] = color
 
     def focus_product(self) -> Product | None:
@@ -209,7 +253,10 @@ class SessionState:
             i = sizes.index(cur) + int(size)
             if not 0 <= i < len(sizes):
                 edge = "largest" if int(size) > 0 else "smallest"
-                raise ActionRefused(f"{cur} is the {edge} size{f' of the {product.name}' if product else ''}")
+                raise ActionRefused(
+                    f"{cur} is the {edge} size{f' of the {product.name}' if product else ''}",
+                    f"{cur}已经是{_zh_name(product) if product else ''}{'最大' if int(size) > 0 else '最小'}的尺码了。",
+                )
             return sizes[i]
         want = size.strip().upper()
         if not want or len(want) > 8:
@@ -219,7 +266,11 @@ class SessionState:
         if product is None and _plausible_numeric_size(want):
             return want
         of = f" for the {product.name}" if product is not None else ""
-        raise ActionRefused(f"we have no size {want}{of}; the sizes are {size_range(sizes)}")
+        zh_of = _zh_name(product) if product is not None else ""
+        raise ActionRefused(
+            f"we have no size {want}{of}; the sizes are {size_range(sizes)}",
+            f"{zh_of}没有{want}码；尺码有{size_range(sizes)}。",
+        )
 
 
 def _plausible_numeric_size(size: str) -> bool:

@@ -238,3 +238,24 @@ def test_a_draining_server_answers_new_offers_with_503_and_retry_after(tmp_path)
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_refused_commands_leave_the_outfit_and_answer_in_the_shoppers_language():
+    async with serve() as (url, _app):
+        client = Client(url, local_addr="127.0.0.8")
+        try:
+            await client.connect_ws({"layout": "mirror", "pipeline": "avatar", "lang": "zh"})
+            await client.wait_for(lambda: any(m["type"] == "state" for m in client.messages), 10)
+            start = [m for m in client.messages if m["type"] == "state"][-1]["outfit"]
+            for text, said in [("我想试试紫色的牛仔裤", "没有紫色的牛仔裤；牛仔裤有蓝色"),
+                               ("show me the purple jeans", "We have no purple jeans; jeans come in blue")]:  # fmt: skip
+                n = len(client.messages)
+                err = await client.request({"type": "command", "id": text[:8], "text": text})
+                assert err["type"] == "error" and err["code"] == "refused", err
+                await client.wait_for(lambda n=n: any(m["type"] == "reply" for m in client.messages[n:]), 10)
+                reply = next(m for m in client.messages[n:] if m["type"] == "reply")
+                assert reply["text"].startswith(said), reply
+            states = [m for m in client.messages if m["type"] == "state"]
+            assert states[-1]["outfit"] == start, "a refused command must leave the outfit as it was"
+        finally:
+            await client.close()

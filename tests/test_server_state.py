@@ -62,8 +62,9 @@ def test_unknown_products_sizes_and_colours_are_refused_with_what_there_is(catal
         s.apply_all([{"type": "select", "product_id": "no-such-thing"}])
     with pytest.raises(ActionRefused, match=r"we have no size 99XL for the .*jeans.*; the sizes are XS-XXL"):
         s.apply_all([{"type": "set_size", "size": "99xl"}])
-    with pytest.raises(ActionRefused, match="comes in blue, black, grey, not purple"):
+    with pytest.raises(ActionRefused, match="comes in blue, black, grey, not purple") as e:
         s.apply_all([{"type": "set_color", "color": "purple"}])
+    assert e.value.text("zh") == "直筒牛仔裤只有蓝色、黑色、灰色，没有紫色。", e.value.text("zh")
     with pytest.raises(ActionRefused, match="we have no purple dress; dress come in"):
         s.apply_all([{"type": "select", "category": "dress", "color": "purple"}])
     s.apply_all([{"type": "set_size", "size": "XXL"}])

@@ -499,6 +499,10 @@ def test_a_hung_server_is_noticed_within_seconds_on_the_data_channel(browser, ar
         assert noticed < 4.0 + 2.5, f"a silent server was noticed after {noticed:.1f} s"
         status = p.page.inner_text("#status")
         assert "Connection lost" in status or "cannot be reached" in status, status
+        # said over the video too, where the shopper is looking
+        p.wait("() => !document.getElementById('video-wait').hidden", 3, "the message over the video")
+        over = p.page.inner_text("#video-wait")
+        assert "Connection lost" in over or "cannot be reached" in over, over
         p.page.screenshot(path=str(artifacts / "web_desktop_server_silent.png"))
         srv.kill()
         time.sleep(1.0)

@@ -81,6 +81,19 @@ remote.addEventListener("emptied", () => {
   app.videoShownAt = null;
   $("video-wait").hidden = false;
 });
+// Over the video, say why there is none: "Connection lost. Reconnecting…" (the header's status, mirrored, with
+// its countdown) instead of a frozen or black picture.
+const statusEl = $("status");
+new MutationObserver(() => {
+  const wait = $("video-wait");
+  if (statusEl.dataset.state === "connected") {
+    if (!wait.hidden) wait.textContent = t("video.waiting");
+    return;
+  }
+  app.videoShownAt = null;
+  wait.textContent = statusEl.textContent;
+  wait.hidden = false;
+}).observe(statusEl, { childList: true, characterData: true, subtree: true, attributes: true });
 
 // --- outfit panel --------------------------------------------------------------------------------------
 
