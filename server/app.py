@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import logging
 import time
 import weakref
@@ -31,12 +29,10 @@ log = logging.getLogger("fitmirror.server.app")
 WEB_ROOT = REPO_ROOT / "web_client"
 TEST_PAGE_ROOT = Path(__file__).resolve().parent / "testpage"
 IWER_ROOT = WEB_ROOT / "node_modules" / "iwer" / "build"
-PEER_ROUTE_MODULES = ("server.catalog_api", "server.size_api")
 
 MANAGER = web.AppKey("manager", SessionManager)
 METRICS = web.AppKey("metrics", Metrics)
 SETTINGS = web.AppKey("settings", Settings)
-ROUTE_ERRORS = web.AppKey("route_errors", dict)
 OPEN_WS = web.AppKey("open_ws", weakref.WeakSet)
 STARTED = web.AppKey("started", float)
 PRELOAD = web.AppKey("preload", dict)  # start-up warm-up: {"status": {name: loading|ok|failed: why}, tasks}
@@ -280,7 +276,6 @@ async def readyz(request: web.Request) -> web.Response:
         "accepting": m.accepting,
         "workers": m.workers(),  # LLM and speech processes: state, pid, restarts, last exit
         "patches": {k: str(v) for k, v in aiortc_patches.applied.items()},
-        "route_errors": request.app[ROUTE_ERRORS],
     }
     return web.json_response(body, status=200 if body["ready"] else 503)
 
@@ -332,15 +327,12 @@ PAGES = {"": "index.html", "kiosk": "kiosk.html|kiosk/index.html", "xr": "xr.htm
 
 
 def _add_peer_routes(app: web.Application) -> None:
-    """Routes owned by other developers (catalogue, size API): call their add_routes(app) when present."""
-    for name in PEER_ROUTE_MODULES:
-        if importlib.util.find_spec(name) is None:
-            continue
-        try:
-            importlib.import_module(name).add_routes(app)
-        except Exception as e:
-            log.exception("routes of %s failed to load", name)
-            app[ROUTE_ERRORS][name] = f"{type(e).__name__}: {e}"
+    """The catalogue and size-advice APIs. They are part of the server: one that fails to load stops the start
+    with its reason (it used to be logged and skipped, so the server ran without them)."""
+    from server import catalog_api, size_api
+
+    catalog_api.add_routes(app)
+    size_api.add_routes(app)
 
 
 def preload_pipelines(names: list[str], predrape: bool = False) -> dict[str, Any]:
@@ -377,7 +369,6 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
     from server.commands import warm_up
 
     warm_up()  # import and compile the rules path now (~0.15 s), not on the event loop in the first command
-    app[ROUTE_ERRORS] = {}
     app[OPEN_WS] = weakref.WeakSet()
     app[STARTED] = time.monotonic()
     app[PRELOAD] = {}

@@ -514,12 +514,13 @@ def build_pipeline(name: str) -> Pipeline:
 
 
 def _build_avatar_pipeline() -> Pipeline:
-    """tracking -> pose -> body -> render, from the avatar and render packages once they exist."""
+    """tracking -> pose -> body -> render. An import that fails is a broken install (or a bug), said as such."""
     try:
         from server.avatar_stages import avatar_pipeline
     except ImportError as e:
+        log.exception("the avatar pipeline failed to import")
         raise ModelUnavailableError(
-            f"the avatar pipeline is not available yet ({e})",
-            hint="use options.pipeline='preview' until avatar/ and render/ provide tracking, pose and Renderer",
+            f"the avatar pipeline cannot be built: {type(e).__name__}: {e}",
+            hint="a package is missing or broken: run `make setup`, then `fitmirror doctor`",
         ) from None
     return avatar_pipeline()

@@ -69,7 +69,7 @@ def test_serve_is_ready_once_models_are_loaded_and_stops_on_sigterm():
             assert time.monotonic() < deadline, f"not ready after 150 s: {body}"
             time.sleep(0.5)
             code, body = _readyz(port)
-        assert body["ready"] is True and body["route_errors"] == {}, body
+        assert body["ready"] is True and "route_errors" not in body, body
         assert body["preload"] == {"pipelines": "ok", "llm": "ok"}, body
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

@@ -82,3 +82,20 @@ async def test_size_advice_400_on_bad_input():
         assert r.status == 400
     finally:
         await client.close()
+
+
+def test_a_shops_missing_product_is_unknown_not_a_demo_product():
+    """With the shop's catalogue (lookup) the demo catalogue is never consulted: an id the shop does not have is a
+    404, even when a demo product of that id exists."""
+    import pytest
+
+    from avatar.sizing.service import advise
+    from fitmirror.errors import NotFoundError
+
+    def shop_lookup(pid: str):
+        raise NotFoundError(f"no product {pid!r}")
+
+    body = {"measurements": {"chest_cm": 92, "waist_cm": 76, "hips_cm": 98}, "product_id": "tee-classic"}
+    assert advise(body)["size"]  # no shop catalogue (the CLI): the demo catalogue answers
+    with pytest.raises(NotFoundError, match="tee-classic"):
+        advise(body, product_lookup=shop_lookup)

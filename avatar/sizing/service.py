@@ -61,12 +61,13 @@ def get_model(model_dir: Path | str | None = None, *, required: bool = False):
 
 
 def _catalog_product(pid: str, lookup: Callable[[str], Any] | None):
-    """A catalogue Product from the server's DB (lookup) or the built-in demo catalogue; None if unknown."""
+    """A catalogue Product from the shop's catalogue (lookup), or from the built-in demo catalogue when there is
+    none (the CLI); None if unknown. A shop's missing product is unknown, never a demo product of the same id."""
     if lookup is not None:
         try:
             return lookup(pid)
         except NotFoundError:
-            pass
+            return None
     from fitmirror.demo_catalog import demo_product
 
     try:
