@@ -87,8 +87,18 @@ class CapacityError(FitmirrorError):
 
 
 class RateLimitError(FitmirrorError):
+    """Too much from one client (messages, sessions of one address); `retry_after_s` when waiting helps."""
+
     code = "rate_limited"
     http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        return d if self.retry_after_s is None else {**d, "retry_after_s": self.retry_after_s}
 
 
 class RenderError(FitmirrorError):

@@ -80,10 +80,15 @@ def encode(header: dict[str, Any], blob: bytes | None = None) -> bytes:
     return _HEAD.pack(len(h), len(b)) + h + b
 
 
-async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any], bytes | None]:
-    hl, bl = _HEAD.unpack(await reader.readexactly(_HEAD.size))
+def _sizes(head: bytes) -> tuple[int, int]:
+    hl, bl = _HEAD.unpack(head)
     if hl > MAX_HEADER_BYTES or bl > MAX_BLOB_BYTES:
         raise ValueError(f"worker frame too large ({hl} + {bl} bytes)")
+    return hl, bl
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any], bytes | None]:
+    hl, bl = _sizes(await reader.readexactly(_HEAD.size))
     header = json.loads(await reader.readexactly(hl))
     blob = await reader.readexactly(bl) if bl else None
     return header, blob
@@ -100,9 +105,7 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 
 
 def _read_frame_blocking(sock: socket.socket) -> tuple[dict[str, Any], bytes | None]:
-    hl, bl = _HEAD.unpack(_recv_exactly(sock, _HEAD.size))
-    if hl > MAX_HEADER_BYTES or bl > MAX_BLOB_BYTES:
-        raise ValueError(f"worker frame too large ({hl} + {bl} bytes)")
+    hl, bl = _sizes(_recv_exactly(sock, _HEAD.size))
     header = json.loads(_recv_exactly(sock, hl))
     return header, (_recv_exactly(sock, bl) if bl else None)
 
@@ -162,8 +165,8 @@ class Supervisor:
 
     def __init__(self, config: SupervisorConfig, on_event: Callable[[str, str], None] | None = None) -> None:
         self.config = config
-        self.status = WorkerStatus(config.name, "idle")
-        self._on_event = on_event or (lambda _name, _kind: None)  # (worker, "restart:crash"|"restart:hang"|...)
+        self._status = WorkerStatus(config.name, "idle")
+        self._on_event = on_event or (lambda _name, _kind: None)  # (worker, "crash" | "hang" | "timeout" | ...)
         self._queues: OrderedDict[str, deque[_Call]] = OrderedDict()  # key -> waiting calls (round-robin order)
         self._wake = asyncio.Event()
         self._ids = itertools.count(1)
@@ -179,6 +182,15 @@ class Supervisor:
         self._retry_at = 0.0
 
     # -- public -----------------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> WorkerStatus:
+        """The live status; `queued` is counted from the queues at each read."""
+        self._status.queued = self._waiting()
+        return self._status
+
+    def _waiting(self) -> int:
+        return sum(len(q) for q in self._queues.values())
 
     @property
     def pid(self) -> int | None:
@@ -234,15 +246,13 @@ class Supervisor:
         if self._closed:
             raise WorkerError(f"{self.config.what} is shut down")
         q = self._queues.get(key)
-        waiting = sum(len(d) for d in self._queues.values())
-        if waiting >= self.config.max_queued or (q is not None and len(q) >= self.config.max_queued_per_key):
+        if self._waiting() >= self.config.max_queued or (q is not None and len(q) >= self.config.max_queued_per_key):
             raise CapacityError(f"{self.config.what} is busy; try again in a moment", retry_after_s=5)
         timeout = timeout_s or self.config.call_timeout_s
         wait_budget = timeout + (self.config.ready_timeout_s if self.status.state != "ready" else 0)
         c = _Call(op, args or {}, blob, key, timeout, time.monotonic() + wait_budget + timeout,
                   asyncio.get_running_loop().create_future())  # fmt: skip
         self._queues.setdefault(key, deque()).append(c)
-        self.status.queued = waiting + 1
         self.start()
         self._wake.set()
         try:
@@ -251,10 +261,7 @@ class Supervisor:
             self._drop(c)
             if not c.future.done():
                 c.future.cancel()
-            raise WorkerError(
-                f"{self.config.what} did not answer in time; please try again",
-                hint="the server is overloaded or the worker is restarting",
-            ) from None
+            raise self._late() from None
         except asyncio.CancelledError:
             self._drop(c)  # the caller went away (session closed): never send it
             raise
@@ -263,11 +270,7 @@ class Supervisor:
         self._closed = True
         self.status.state = "closed"
         self._wake.set()
-        for q in self._queues.values():
-            for c in q:
-                if not c.future.done():
-                    c.future.set_exception(WorkerError(f"{self.config.what} is shut down"))
-        self._queues.clear()
+        self._fail_waiting(WorkerError(f"{self.config.what} is shut down"))
         await self._kill("closed")
         if self._runner is not None:
             self._runner.cancel()
@@ -296,10 +299,16 @@ class Supervisor:
             if c.future.done():
                 continue
             if now >= c.deadline:
-                c.future.set_exception(WorkerError(f"{self.config.what} did not answer in time; please try again"))
+                c.future.set_exception(self._late())
                 continue
             return c
         return None
+
+    def _late(self) -> WorkerError:
+        return WorkerError(
+            f"{self.config.what} did not answer in time; please try again",
+            hint="the server is overloaded or the worker is restarting",
+        )
 
     def _fail_waiting(self, err: FitmirrorError) -> None:
         for q in self._queues.values():
@@ -516,7 +525,6 @@ class Supervisor:
         self._in_flight = c
         self.status.state = "busy"
         self.status.calls += 1
-        self.status.queued = sum(len(d) for d in self._queues.values())
         self._send({"id": c.id, "op": c.op, "args": c.args}, c.blob)
 
     def _finish(self, header: dict[str, Any], blob: bytes | None) -> None:
@@ -555,8 +563,8 @@ class Supervisor:
 
 class WorkerPool:
     """Several supervised processes of one worker: a call goes to a ready one with the least work (in flight plus
-    queued), each keeps its round-robin over callers; one worker's crash leaves the others serving. With more cores than one model uses, one shopper's long
-    command then no longer holds another's behind it."""
+    queued), each keeps its round-robin over callers, and one worker's crash leaves the others serving. With more
+    cores than one model uses, one shopper's long command then no longer holds another's behind it."""
 
     def __init__(self, workers: list[Supervisor]) -> None:
         if not workers:
@@ -609,8 +617,8 @@ class WorkerPool:
                    timeout_s: float | None = None) -> tuple[Any, bytes | None]:  # fmt: skip
         def load(w: Supervisor) -> tuple[bool, int, int]:
             # a worker that is restarting (loading its model, 10-30 s) only gets calls when none is ready
-            up = w.status.state in ("ready", "busy")
-            return (not up, (w.in_flight is not None) + sum(len(q) for q in w._queues.values()), w.status.calls)
+            st = w.status
+            return (st.state not in ("ready", "busy"), (w.in_flight is not None) + st.queued, st.calls)
 
         return await min(self.workers, key=load).call(op, args, blob, key=key, timeout_s=timeout_s)
 
@@ -694,12 +702,11 @@ def serve(handlers: dict[str, Handler], setup: Callable[[], dict[str, Any]] | No
             os.kill(os.getpid(), signal.SIGSEGV)
         info = setup() if setup else {}
         send({"id": 0, "op": "ready", "ok": True, "result": info})
-    except FitmirrorError as e:
-        send({"id": 0, "op": "ready", "ok": False, "error": e.to_dict()})
-        time.sleep(0.2)
-        os._exit(3)
-    except Exception as e:
-        send({"id": 0, "op": "ready", "ok": False, "error": {"code": "setup", "message": f"{type(e).__name__}: {e}"}})
+    except Exception as e:  # the start error goes to the parent, then the child exits
+        error = (
+            e.to_dict() if isinstance(e, FitmirrorError) else {"code": "setup", "message": f"{type(e).__name__}: {e}"}
+        )
+        send({"id": 0, "op": "ready", "ok": False, "error": error})
         time.sleep(0.2)
         os._exit(3)
     while True:

@@ -358,15 +358,28 @@ _backend: Any = None
 _backend_lock = threading.Lock()
 
 
-def make_backend(s: Settings | None = None) -> Any:
-    """Build the configured backend; `None` when FITMIRROR_LLM_BACKEND=off."""
+def backend_kind(s: Settings | None = None) -> str:
+    """The backend the settings select: off, openai, transformers or llama_cpp (`auto` resolved)."""
     s = s or get_settings()
     kind = s.llm_backend
     if kind == "off":
-        return None
+        return "off"
     if kind == "openai" or (kind == "auto" and s.llm_openai_url):
-        return OpenAIBackend(s.llm_openai_url, s.llm_openai_model)
+        return "openai"
     if kind == "transformers" or (kind == "auto" and s.llm_transformers_dir):
+        return "transformers"
+    return "llama_cpp"
+
+
+def make_backend(s: Settings | None = None) -> Any:
+    """Build the configured backend; `None` when FITMIRROR_LLM_BACKEND=off."""
+    s = s or get_settings()
+    kind = backend_kind(s)
+    if kind == "off":
+        return None
+    if kind == "openai":
+        return OpenAIBackend(s.llm_openai_url, s.llm_openai_model)
+    if kind == "transformers":
         if s.llm_transformers_dir is None:
             raise ConfigError("FITMIRROR_LLM_BACKEND=transformers needs FITMIRROR_LLM_TRANSFORMERS_DIR")
         return TransformersBackend(s.llm_transformers_dir)
@@ -380,3 +393,12 @@ def get_backend() -> Any:
         if _backend is None:
             _backend = make_backend()
         return _backend
+
+
+def load_and_warm() -> Any:
+    """The process-wide backend, loaded, with its fixed system prompt evaluated (later calls reuse its KV cache);
+    None when the LLM is off. Blocking: seconds."""
+    backend = get_backend()
+    if backend is not None and hasattr(backend, "warm"):
+        backend.warm()
+    return backend

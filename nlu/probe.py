@@ -24,14 +24,14 @@ LLM_PROBE_MIN_PROMPT_TOKENS = 300
 
 def probe_llm() -> dict[str, Any]:
     from fitmirror.config import get_settings
+    from nlu.llm import LlamaCppBackend, backend_kind, build_user_message
 
     s = get_settings()
-    if s.llm_backend in ("off", "openai", "transformers") or (s.llm_backend == "auto" and s.llm_openai_url):
-        return {"detail": f"llm backend {s.llm_backend}: no llama.cpp build to probe", "unavailable": True}
+    if backend_kind(s) != "llama_cpp":
+        return {"detail": f"llm backend {backend_kind(s)}: no llama.cpp build to probe", "unavailable": True}
     import llama_cpp
 
     from nlu.context import ParseContext
-    from nlu.llm import LlamaCppBackend, build_user_message
     from nlu.schema import llm_json_schema
 
     t0 = time.perf_counter()

@@ -21,9 +21,9 @@ ROLES = ("llm", "asr")
 def local_llm(s: Settings) -> bool:
     """True when the configured LLM runs native code in this machine's process (llama.cpp or transformers);
     an OpenAI-compatible endpoint or `off` needs no worker."""
-    if s.llm_backend in ("off", "openai"):
-        return False
-    return not (s.llm_backend == "auto" and s.llm_openai_url)
+    from nlu.llm import backend_kind
+
+    return backend_kind(s) in ("llama_cpp", "transformers")
 
 
 def _supervisor(s: Settings, role: str, what: str, call_timeout_s: float, env: dict[str, str], on_event: Any):
@@ -65,14 +65,12 @@ def _llm_child() -> None:
 
     from fitmirror.worker import serve
     from nlu.context import ParseContext
-    from nlu.llm import get_backend
+    from nlu.llm import load_and_warm
     from nlu.parser import parse
 
     def setup() -> dict[str, Any]:
         t0 = time.perf_counter()
-        backend = get_backend()
-        if backend is not None and hasattr(backend, "warm"):
-            backend.warm()  # evaluate the fixed system prompt once: later calls reuse its KV cache
+        backend = load_and_warm()
         return {"backend": getattr(backend, "name", "none"), "load_s": round(time.perf_counter() - t0, 2)}
 
     def do_parse(args: dict[str, Any], _blob: bytes | None) -> tuple[dict[str, Any], None]:

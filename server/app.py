@@ -22,7 +22,7 @@ from fitmirror.errors import FitmirrorError, ForbiddenOriginError, InputError, U
 from server import aiortc_patches
 from server import protocol as P
 from server.metrics import Metrics
-from server.session import Session, SessionManager, TokenBucket
+from server.session import Session, SessionManager, TokenBucket, rate_limited_msg
 
 log = logging.getLogger("fitmirror.server.app")
 
@@ -67,16 +67,23 @@ def client_address(request: web.Request, s: Settings) -> str:
 
 
 def _csp(s: Settings, test_page: bool) -> str:
-    extra = " ".join(s.origins)
+    shops = ["'self'", *s.origins]
     # the developer test page (only with test_pages) has inline code and is driven by string predicates
-    inline = " 'unsafe-inline'" if test_page else ""
-    evals = " 'unsafe-eval'" if test_page else ""
-    return (
-        f"default-src 'self'; script-src 'self'{inline}{evals}; style-src 'self'{inline}; img-src 'self' data: blob:; "
-        f"media-src 'self' blob: mediastream:; connect-src 'self' {extra}".rstrip()
-        + f"; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        f"frame-ancestors 'self' {extra}".rstrip()
-    )
+    loose = ["'unsafe-inline'"] if test_page else []
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *loose, *(["'unsafe-eval'"] if test_page else [])],
+        "style-src": ["'self'", *loose],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:", "mediastream:"],
+        "connect-src": shops,
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": shops,
+    }
+    return "; ".join(f"{k} {' '.join(v)}" for k, v in directives.items())
 
 
 PERMISSIONS_POLICY = (
@@ -177,7 +184,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     session = None
     request.app[OPEN_WS].add(ws)  # closed on shutdown, so draining never waits on an idle socket
     closer: asyncio.Future | None = None
-    bucket = TokenBucket(s.max_messages_per_s, max(4.0, 2 * s.max_messages_per_s))  # from the first message
+    bucket = TokenBucket.for_messages(s.max_messages_per_s)  # the session's limit, from the first message
     flooded = 0
 
     async def idle_close() -> None:
@@ -209,7 +216,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
                 flooded += 1
                 if flooded > 20:
                     break
-                await reply(P.error_msg("rate_limited", f"more than {s.max_messages_per_s:g} messages per second"))
+                await reply(rate_limited_msg(s.max_messages_per_s))
                 continue
             try:
                 parsed = P.parse_client_message(msg.data, s.max_sdp_bytes + 8192)

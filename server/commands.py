@@ -68,12 +68,10 @@ def preload_llm_in_process() -> float:
     """Load the in-process LLM and evaluate its fixed system prompt (blocking); 0 when the LLM is off."""
     import time
 
-    from nlu.llm import get_backend
+    from nlu.llm import load_and_warm
 
     t0 = time.monotonic()
-    backend = get_backend()
-    if backend is not None and hasattr(backend, "warm"):
-        backend.warm()
+    load_and_warm()
     return round(time.monotonic() - t0, 2)
 
 

@@ -68,6 +68,11 @@ class TokenBucket:
         self.rate, self.burst = rate_per_s, burst
         self.tokens, self.t = burst, time.monotonic()
 
+    @classmethod
+    def for_messages(cls, rate_per_s: float) -> TokenBucket:
+        """The control channel's limit (before and after the offer): a burst of two seconds' worth, at least 4."""
+        return cls(rate_per_s, max(4.0, 2 * rate_per_s))
+
     def take(self) -> bool:
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
@@ -299,7 +304,7 @@ class Session:
         self.audio = AudioBuffer(s.audio_buffer_s)
         self.tasks: set[asyncio.Task] = set()
         self.replies: list[Reply] = []  # open control channels (ws, data channel)
-        self.bucket = TokenBucket(s.max_messages_per_s, max(4.0, 2 * s.max_messages_per_s))
+        self.bucket = TokenBucket.for_messages(s.max_messages_per_s)
         self.control_q: asyncio.Queue[tuple[str | bytes, Reply]] = asyncio.Queue(maxsize=CONTROL_QUEUE)
         self.rejected = 0
         self.closing = False
@@ -538,13 +543,7 @@ class Session:
                 self._spawn(self.close("flood"), "close")
             elif self.rejected <= FLOOD_ERRORS:
                 self._spawn(
-                    reply(
-                        P.error_msg(
-                            "rate_limited",
-                            f"more than {self.settings.max_messages_per_s:g} messages per second",
-                            hint="slow down; the session closes if the flood continues",
-                        )
-                    ),
+                    reply(rate_limited_msg(self.settings.max_messages_per_s)),
                     "reply",
                 )
             return
@@ -784,15 +783,13 @@ def catalog_index() -> Any:
     return CatalogIndex(CatalogDB().all())
 
 
-class ClientLimitError(RateLimitError):
-    """One client address holds as many sessions as it may (429 with Retry-After)."""
-
-    def __init__(self, message: str, *, retry_after_s: int, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.retry_after_s = retry_after_s
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), "retry_after_s": self.retry_after_s}
+def rate_limited_msg(rate_per_s: float) -> str:
+    """The error a refused control message gets (before the offer too)."""
+    return P.error_msg(
+        "rate_limited",
+        f"more than {rate_per_s:g} messages per second",
+        hint="slow down; the session closes if the flood continues",
+    )
 
 
 def _sentence(text: str) -> str:
@@ -835,7 +832,7 @@ class SessionManager:
             sum(not x.connected for x in mine) >= s.max_connecting_per_client
         ):
             self.metrics.sessions_rejected.labels("per_client").inc()
-            raise ClientLimitError(
+            raise RateLimitError(
                 f"this address already holds {len(mine)} fitting-room session(s)", retry_after_s=int(s.ice_timeout_s),
                 hint="close the other session (tab) first",
             )  # fmt: skip

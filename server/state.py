@@ -218,25 +218,21 @@ class SessionState:
                     f"we have no {what}; {cat or 'our garments'} come in {', '.join(colors)}",
                     f"没有{_zh_color(color)}的{_zh_cat(cat)}；{_zh_cat(cat)}有{_zh_colors(colors)}。",
                 )
-        colors = [c.name for c in product.colors]
-        if color is not None and color not in colors:
-            raise ActionRefused(
-                f"the {product.name} comes in {', '.join(colors)}, not {color}",
-                f"{_zh_name(product)}只有{_zh_colors(colors)}，没有{_zh_color(color)}。",
-            )
-        return {**item, "product_id": product.id, "category": product.category, "color": color or colors[0]}
+        if color is not None:
+            _check_color(product, color)
+        return {
+            **item,
+            "product_id": product.id,
+            "category": product.category,
+            "color": color or product.colors[0].name,
+        }
 
     def _recolor(self, item: dict[str, Any], color: Any) -> None:
         if not isinstance(color, str) or not color:
             raise ValueError("set_color needs a colour")
         product = self.catalog.by_id.get(item.get("product_id", "")) if self.catalog is not None else None
         if product is not None:
-            colors = [c.name for c in product.colors]
-            if color not in colors:
-                raise ActionRefused(
-                    f"the {product.name} comes in {', '.join(colors)}, not {color}",
-                    f"{_zh_name(product)}只有{_zh_colors(colors)}，没有{_zh_color(color)}。",
-                )
+            _check_color(product, color)
         item["color"] = color
 
     def focus_product(self) -> Product | None:
@@ -270,6 +266,15 @@ class SessionState:
         raise ActionRefused(
             f"we have no size {want}{of}; the sizes are {size_range(sizes)}",
             f"{zh_of}没有{want}码；尺码有{size_range(sizes)}。",
+        )
+
+
+def _check_color(product: Product, color: str) -> None:
+    colors = [c.name for c in product.colors]
+    if color not in colors:
+        raise ActionRefused(
+            f"the {product.name} comes in {', '.join(colors)}, not {color}",
+            f"{_zh_name(product)}只有{_zh_colors(colors)}，没有{_zh_color(color)}。",
         )
 
 

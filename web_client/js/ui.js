@@ -65,7 +65,6 @@ export function bindStatus(conn, el, retryBtn) {
     }
     el.textContent = text;
     el.dataset.state = d.state;
-    el.dataset.lost = d.lost ? "1" : "";
     if (retryBtn) retryBtn.hidden = !["reconnecting", "full", "unreachable", "failed"].includes(d.state);
   };
   conn.addEventListener("status", (ev) => {
