@@ -179,6 +179,7 @@ class Supervisor:
         self._failures = 0  # consecutive child failures (for back-off)
         self._failed_error: FitmirrorError | None = None  # start failure, reported to calls during the back-off
         self._fault_fd: int | None = None  # read end of the child's fatal-error pipe
+        self._getter: asyncio.Task | None = None  # the pending get of the child's next frame
         self._retry_at = 0.0
 
     # -- public -----------------------------------------------------------------------------------------
@@ -458,11 +459,8 @@ class Supervisor:
                         self._send_call(nxt)
                         continue
                     self.status.state = "ready"
-                try:
-                    frame = await asyncio.wait_for(self._frame_or_wake(frames), max(0.01, ping_at - now))
-                except TimeoutError:
-                    continue
-                if frame == "wake":
+                frame = await self._next_frame(frames, max(0.01, ping_at - now))
+                if frame in ("wake", "timeout"):
                     continue
                 if frame is None:  # EOF: the child died
                     if not ready:  # while loading: waiting callers learn it now, not after their deadline
@@ -493,27 +491,31 @@ class Supervisor:
                 if time.monotonic() - t0 > cfg.stable_after_s:
                     self._failures = 0
         finally:
+            if self._getter is not None:
+                self._getter.cancel()
+                self._getter = None
             pump_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump_task
 
-    async def _frame_or_wake(self, frames: asyncio.Queue) -> Any:
-        if not frames.empty():
-            return frames.get_nowait()
-        get = asyncio.ensure_future(frames.get())
+    async def _next_frame(self, frames: asyncio.Queue, timeout_s: float) -> Any:
+        """The child's next frame, "wake" (a new call) or "timeout" (time to ping). The queue's getter outlives
+        a wake or a timeout: cancelling it (as an outer wait_for did) could drop a frame it had already taken,
+        which lost a call's answer once in the full suite (the call then "took longer than 30 s")."""
+        if self._getter is None:
+            self._getter = asyncio.ensure_future(frames.get())
         wake = asyncio.ensure_future(self._wake.wait())
         try:
-            done, _ = await asyncio.wait({get, wake}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({self._getter, wake}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in (get, wake):
-                if not t.done():
-                    t.cancel()
-        if get in done:
-            if wake in done:
-                self._wake.clear()
-            return get.result()
-        self._wake.clear()
-        return "wake"
+            if not wake.done():
+                wake.cancel()
+        if wake in done:
+            self._wake.clear()
+        if self._getter in done:
+            getter, self._getter = self._getter, None
+            return getter.result()
+        return "wake" if wake in done else "timeout"
 
     def _send(self, header: dict[str, Any], blob: bytes | None = None) -> None:
         if self._writer is not None and not self._writer.is_closing():
