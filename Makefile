@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # `make bench BENCH_ARGS=--quick` for a smoke-sized run (minutes instead of an hour).
 BENCH_ARGS ?=
 
-.PHONY: setup run test bench lint doctor clean docker
+.PHONY: setup run test test-fast bench lint typecheck doctor clean docker
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,10 @@ test: setup
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check --quiet . || { echo "ruff found problems (run: $(BIN)/ruff check --fix . && $(BIN)/ruff format .)"; exit 1; }
 	@mkdir -p tests/artifacts
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)'
+
+# Seconds, not minutes: the pure-logic tier (state, protocol, SDP, layouts, catalogue, rules, house rules).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m fast $(PYTEST_ARGS)
 
 bench: setup
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/fitmirror bench $(BENCH_ARGS)'

@@ -23,7 +23,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fitmirror.errors import InputError
+from fitmirror.errors import InputError, NotFoundError
 
 Category = Literal[
     "tshirt", "shirt", "blouse", "sweater", "jacket", "coat", "dress", "skirt", "trousers", "jeans", "shorts"
@@ -577,3 +577,19 @@ class CatalogIndex:
             return (-s, p.category, p.name, p.id)
 
         return min(cands, key=score)
+
+    def product_for(self, item: dict[str, Any], strict: bool = False) -> Product | None:
+        """The product an outfit item shows: its `product_id`, else the first product of its category in its
+        colour, else of its category in any colour. A `product_id` the catalogue lacks is None, or with `strict`
+        a NotFoundError (a shop's product that is gone is never replaced by another)."""
+        pid = item.get("product_id")
+        if pid:
+            product = self.by_id.get(pid)
+            if product is None and strict:
+                raise NotFoundError(f"no product {pid!r} in the catalogue")
+            return product
+        category, color = item.get("category"), item.get("color")
+        found = self.find(category, color)
+        if found is None and color:
+            found = self.find(category)
+        return found

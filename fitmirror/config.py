@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fitmirror.errors import SetupError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
@@ -71,6 +73,12 @@ class Settings(BaseSettings):
         "(/ws, /offer) and frame the pages (a shop embedding the fitting room). Empty = same origin only.",
     )
     test_pages: bool = Field(False, description="Serve the developer test page at /_test/ (tests and benches only).")
+    web_client_dir: Path | None = Field(
+        None,
+        description="The browser pages' folder (index.html, js/, node_modules/iwer). Default: `web_client/` of the "
+        "source tree the server runs from; set it for an installed server (e.g. a Docker image) whose pages live "
+        "elsewhere.",
+    )
     max_sdp_bytes: int = Field(64_000, description="Largest accepted SDP offer.")
     max_message_bytes: int = Field(8_192, description="Largest accepted control message.")
     max_messages_per_s: float = Field(20.0, description="Control messages per second per session (token bucket).")
@@ -260,6 +268,16 @@ class Settings(BaseSettings):
     @property
     def connecting_limit(self) -> int:
         return self.max_connecting or max(1, self.max_sessions // 2)
+
+    def web_root(self) -> Path:
+        """The pages' folder; a missing one is a start-up error that says which setting to fix."""
+        root = self.web_client_dir or REPO_ROOT / "web_client"
+        if not (root / "index.html").is_file():
+            raise SetupError(
+                f"the web client is not at {root} (no index.html there)",
+                hint="run from a source checkout, or set FITMIRROR_WEB_CLIENT_DIR to the web_client folder",
+            )
+        return root
 
     @property
     def origins(self) -> list[str]:

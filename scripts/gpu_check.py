@@ -543,29 +543,26 @@ class GpuSampler:
 
 
 def sessions_row(n: int, seconds: float, frame: np.ndarray, codec: str, pace_fps: float = 0.0) -> dict:
-    """`n` avatar sessions in this process, as the server runs them (server/avatar_stages.py pipelines: tracking,
+    """`n` avatar sessions in this process, as the server runs them (server.pipeline avatar pipelines: tracking,
     pose, garments with the demo outfit, render on each pipeline's render thread), each encoding its output
     mosaic (3 views, 384 px) with `codec`, every session as fast as it can (or at most `pace_fps`, as the server
     paces its output); no WebRTC transport."""
     import av
 
-    from server import avatar_stages
-    from server.pipeline import FrameIn, RenderState
+    from fitmirror.catalog import CatalogIndex
+    from fitmirror.demo_catalog import demo_products
+    from fitmirror.frame import FrameIn, RenderState
+    from server.pipeline import build_pipeline
 
-    def products(self, outfit, size):  # the demo catalogue without the catalogue database
-        from fitmirror.demo_catalog import demo_product
-
-        return [(demo_product(it["product_id"]), size or "M", it.get("color")) for it in outfit]
-
-    avatar_stages.GarmentStage._products = products
     state = RenderState(
+        catalog=CatalogIndex(list(demo_products())),  # the demo catalogue without the catalogue database
         views=("front", "left", "back"),
         layout="mosaic",
         view_size=(384, 384),
         outfit=({"product_id": "tee-classic", "color": "white"}, {"product_id": "jeans-straight", "color": "blue"}),
     )
     t0 = time.perf_counter()
-    pipes = [avatar_stages.avatar_pipeline() for _ in range(n)]
+    pipes = [build_pipeline("avatar") for _ in range(n)]
     build_s = time.perf_counter() - t0
     counts = [0] * n
     stage_ms: list[dict] = [{} for _ in range(n)]
@@ -624,7 +621,7 @@ def sessions_row(n: int, seconds: float, frame: np.ndarray, codec: str, pace_fps
         t.join(timeout=30)
     for p in pipes:
         try:
-            p.close()
+            p.shutdown()
         except Exception:
             pass
     fps = [c / wall for c in counts]

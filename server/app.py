@@ -17,18 +17,18 @@ from urllib.parse import urlsplit
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from fitmirror import jsonsafe
-from fitmirror.config import REPO_ROOT, Settings, get_settings
+from fitmirror.catalog import Product
+from fitmirror.config import Settings, get_settings
 from fitmirror.errors import FitmirrorError, ForbiddenOriginError, InputError, UnsupportedMediaTypeError
 from server import aiortc_patches
 from server import protocol as P
+from server.catalog_db import CatalogDB
 from server.metrics import Metrics
 from server.session import Session, SessionManager, TokenBucket, rate_limited_msg
 
 log = logging.getLogger("fitmirror.server.app")
 
-WEB_ROOT = REPO_ROOT / "web_client"
 TEST_PAGE_ROOT = Path(__file__).resolve().parent / "testpage"
-IWER_ROOT = WEB_ROOT / "node_modules" / "iwer" / "build"
 
 MANAGER = web.AppKey("manager", SessionManager)
 METRICS = web.AppKey("metrics", Metrics)
@@ -338,15 +338,15 @@ def _add_peer_routes(app: web.Application) -> None:
     with its reason (it used to be logged and skipped, so the server ran without them)."""
     from server import catalog_api, size_api
 
-    catalog_api.add_routes(app)
+    catalog_api.add_routes(app, app[MANAGER].catalog_db)
     size_api.add_routes(app)
 
 
-def preload_pipelines(names: list[str], predrape: bool = False) -> dict[str, Any]:
+def preload_pipelines(names: list[str], predrape: list[Product] | None = None) -> dict[str, Any]:
     """Build and close each pipeline once (blocking): imports and model files are loaded, so a session's own
-    build takes a fraction of a second; with `predrape`, the avatar pipeline also pre-drapes the catalogue
-    (server.avatar_stages.predrape_catalogue). Returns seconds per pipeline (and the pre-drape's counts)."""
-    from server.pipeline import build_pipeline
+    build takes a fraction of a second; the avatar pipeline also pre-drapes the `predrape` products
+    (avatar.stages.predrape_catalogue). Returns seconds per pipeline (and the pre-drape's counts)."""
+    from server.pipeline import build_pipeline, predrape_products
 
     took: dict[str, Any] = {}
     for name in names:
@@ -355,9 +355,7 @@ def preload_pipelines(names: list[str], predrape: bool = False) -> dict[str, Any
         took[name] = round(time.monotonic() - t0, 2)
         try:
             if name == "avatar" and predrape:
-                from server.avatar_stages import predrape_catalogue
-
-                took["predrape"] = predrape_catalogue(pipe)
+                took["predrape"] = predrape_products(pipe, predrape)
         finally:
             pipe.close()
     return took
@@ -372,7 +370,9 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
     metrics_ = Metrics()
     app[SETTINGS] = settings
     app[METRICS] = metrics_
-    app[MANAGER] = SessionManager(settings, metrics_)
+    # the one catalogue of this app (opened, and seeded with the demo on first use, here): the APIs, the
+    # sessions' commands and the pipelines' garments all read it
+    app[MANAGER] = SessionManager(settings, metrics_, CatalogDB(settings.catalog_url))
     from server.commands import warm_up
 
     warm_up()  # import and compile the rules path now (~0.15 s), not on the event loop in the first command
@@ -388,10 +388,11 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
     r.add_get("/metrics", metrics)
     if peer_routes:
         _add_peer_routes(app)
-    r.add_get("/vendor/iwer/{path:.*}", _static_handler(IWER_ROOT))
+    web_root = settings.web_root()
+    r.add_get("/vendor/iwer/{path:.*}", _static_handler(web_root / "node_modules" / "iwer" / "build"))
     if settings.test_pages:  # a developer page: never in production unless a test setting asks for it
         r.add_get("/_test/{path:.*}", _static_handler(TEST_PAGE_ROOT))
-    r.add_get("/{path:.*}", _static_handler(WEB_ROOT, PAGES))
+    r.add_get("/{path:.*}", _static_handler(web_root, PAGES))
 
     async def on_shutdown(app: web.Application) -> None:
         await app[MANAGER].shutdown(settings.drain_timeout_s)
@@ -418,7 +419,10 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
             if names:
                 status["pipelines"] = "loading"
                 work = asyncio.get_running_loop().run_in_executor(
-                    None, preload_pipelines, names, settings.predrape_catalogue
+                    None,
+                    preload_pipelines,
+                    names,
+                    app[MANAGER].catalog_index.products if settings.predrape_catalogue else None,
                 )
                 app[PRELOAD]["task"] = asyncio.ensure_future(run("pipelines", work))
             if settings.preload_llm:

@@ -93,7 +93,7 @@ def _person_frame() -> np.ndarray | None:
         return None
     from PIL import Image
 
-    from server.pipeline import fit_image
+    from render.layout import fit_image
 
     return fit_image(np.asarray(Image.open(photos[0]).convert("RGB")), (640, 480))
 
@@ -261,15 +261,15 @@ def _python_beside(render: Any, seconds: float) -> tuple[float, float]:
 
 def render_beside_python(quick: bool) -> dict[str, Any]:
     """The avatar render stage (3 views of 384 px: anny body + two garments) on a thread of this process and in a
-    render process (`server.render_process`), each alone and beside a thread running pure Python (the share of
+    render process (`render.process`), each alone and beside a thread running pure Python (the share of
     the GIL that the session's tracking and pose thread and the event loop get). moderngl holds the GIL in every
     GL call, so the in-thread render blocks that thread and then waits for the GIL at each Python line."""
     import statistics
 
+    from fitmirror.frame import FrameContext, FrameIn, RenderState
     from render.bench import anny_scene
-    from server.avatar_stages import RenderStage
-    from server.pipeline import FrameContext, FrameIn, RenderState
-    from server.render_process import RemoteRenderStage, _Posed
+    from render.process import RemoteRenderStage, _Posed
+    from render.stage import RenderStage
 
     scene, _, _ = anny_scene()
     body, garments = scene.meshes[0], scene.meshes[1:]
@@ -277,8 +277,7 @@ def render_beside_python(quick: bool) -> dict[str, Any]:
     state = RenderState(views=("front", "left", "back"), layout="mosaic", view_size=(384, 384))
 
     def frame(stage: Any) -> None:
-        ctx = FrameContext(frame=FrameIn(None, 0, 0.0), state=state)  # type: ignore[arg-type]
-        ctx.data.update(posed=posed, garments=garments)
+        ctx = FrameContext(frame=FrameIn(None, 0, 0.0), state=state, posed=posed, garments=garments)  # type: ignore[arg-type]
         stage.process(ctx)
 
     stages = {"thread": RenderStage(), "process": RemoteRenderStage()}

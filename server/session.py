@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 import re
 import time
@@ -32,25 +33,19 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from fitmirror.catalog import CatalogIndex
 from fitmirror.config import Settings
 from fitmirror.errors import CapacityError, FitmirrorError, InputError, RateLimitError
+from fitmirror.frame import FrameIn, PipelineResult, RenderState
 from fitmirror.log import session_id_var
+from render.layout import blank, label, n_tracks, output_sizes
 from server import protocol as P
 from server.aiortc_patches import drain_newest
-from server.pipeline import (
-    FrameIn,
-    Pipeline,
-    PipelineResult,
-    RenderState,
-    blank,
-    build_pipeline,
-    label,
-    n_tracks,
-    output_sizes,
-)
+from server.pipeline import Pipeline, build_pipeline
 from server.state import ActionRefused, SessionState, demo_outfit_items
 
 if TYPE_CHECKING:
+    from server.catalog_db import CatalogDB
     from server.metrics import Metrics
 
 log = logging.getLogger("fitmirror.server.session")
@@ -500,9 +495,11 @@ class Session:
             self.last_stage_error = result.error
             if result.error:
                 await self.broadcast(P.error_msg("pipeline", result.error[:300]))
-        if result.fit is not None and result.fit != self.state.fit.model_dump(exclude_none=True):
-            self.state.fit = P.FitSummary(**result.fit)
-            await self.broadcast(P.dump(self.state.to_msg()))
+        if result.fit is not None:
+            fit = P.FitSummary(**dataclasses.asdict(result.fit))
+            if fit != self.state.fit:
+                self.state.fit = fit
+                await self.broadcast(P.dump(self.state.to_msg()))
         if result.person_present is not None and result.person_present != self.person_present:
             self.person_present = result.person_present
             await self.broadcast(P.dump(P.TrackingMsg(present=result.person_present)))
@@ -528,7 +525,15 @@ class Session:
             if self.voice is None and self.settings.voice_commands:
                 from server.voice import VoiceChannel
 
-                self.voice = VoiceChannel(self, self.manager.voice_engine())
+                self.voice = VoiceChannel(
+                    self.manager.voice_engine(),
+                    take_audio=self.audio.take,
+                    lang=self.options.lang,
+                    key=self.id,
+                    closing=lambda: self.closing,
+                    on_transcript=self.on_transcript,
+                    on_error=self.broadcast_error,
+                )
                 self._spawn(self.voice.run(), "voice")
 
     # --- control channel ------------------------------------------------------------------------------
@@ -675,7 +680,7 @@ class Session:
             try:
                 grounded = await asyncio.get_running_loop().run_in_executor(
                     None, size_reply, result.actions, st.outfit, st.size, st.measurements,
-                    st.fit.model_dump(exclude_none=True), lang,
+                    st.fit.model_dump(exclude_none=True), lang, self.manager.catalog_index,
                 )  # fmt: skip
             except Exception as e:  # the size module failed: say so rather than pretend
                 log.warning("size reply failed: %s", e)
@@ -775,12 +780,9 @@ class Session:
         self.closed.set()
 
 
-def catalog_index() -> Any:
-    """The shop's catalogue as an in-memory index (fitmirror.catalog.CatalogIndex), read once."""
-    from fitmirror.catalog import CatalogIndex
-    from server.catalog_db import CatalogDB
-
-    return CatalogIndex(CatalogDB().all())
+def catalog_index(db: CatalogDB) -> CatalogIndex:
+    """The shop's catalogue as an in-memory index, read once (blocking)."""
+    return CatalogIndex(db.all())
 
 
 def rate_limited_msg(rate_per_s: float) -> str:
@@ -799,13 +801,16 @@ def _sentence(text: str) -> str:
 class SessionManager:
     """Owns all sessions of one app: capacity, creation, shutdown, and the shared nlu worker."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, catalog_db: CatalogDB) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.catalog_db = catalog_db
         self.sessions: dict[str, Session] = {}
         # resolved once at start-up: a bad setting fails here, and the catalogue import stays off the event loop
         self.demo_outfit = demo_outfit_items(settings.demo_outfit)
-        self.catalog_index = catalog_index()  # what commands are checked against (refresh_catalog after edits)
+        self.catalog_index = catalog_index(
+            catalog_db
+        )  # what commands are checked against (refresh_catalog after edits)
         self.accepting = True
         self._nlu_pool: ThreadPoolExecutor | None = None
         self._voice: Any = None
@@ -871,7 +876,7 @@ class SessionManager:
     def refresh_catalog(self) -> None:
         """Re-read the catalogue (blocking: call from an executor) after products were added or removed; open
         sessions check their next commands against it."""
-        self.catalog_index = catalog_index()
+        self.catalog_index = catalog_index(self.catalog_db)
         for s in self.sessions.values():
             s.state.catalog = self.catalog_index
 

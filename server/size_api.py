@@ -17,22 +17,13 @@ from aiohttp import web
 
 from fitmirror import jsonsafe
 from fitmirror.errors import FitmirrorError, InputError, UnsupportedMediaTypeError
+from server.catalog_api import CATALOG_DB
 
 MAX_BODY_BYTES = 64 * 1024
 
 
 def _error(e: FitmirrorError) -> web.Response:
     return web.json_response({"error": e.to_dict()}, status=e.http_status)
-
-
-def _product_lookup(app: web.Application):
-    """The catalogue DB's `get` when the catalogue API is mounted on this app, else None (demo catalogue)."""
-    try:
-        from server.catalog_api import CATALOG_DB
-    except ImportError:
-        return None
-    db = app.get(CATALOG_DB)
-    return db.get if db is not None else None
 
 
 async def size_advice(request: web.Request) -> web.Response:
@@ -52,7 +43,7 @@ async def size_advice(request: web.Request) -> web.Response:
                 "request body must be a JSON object", hint='e.g. {"measurements": {...}, "size_chart": {...}}'
             )
         loop = asyncio.get_running_loop()
-        fn = functools.partial(advise, body, product_lookup=_product_lookup(request.app))
+        fn = functools.partial(advise, body, product_lookup=request.app[CATALOG_DB].get)  # the shop's catalogue
         advice = await loop.run_in_executor(None, fn)
     except FitmirrorError as e:
         return _error(e)
@@ -60,4 +51,8 @@ async def size_advice(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    """Needs the catalogue API's DB on the app (`server.catalog_api.add_routes` first): advice is about the shop's
+    products, never the demo catalogue's."""
+    if CATALOG_DB not in app:
+        raise RuntimeError("size_api.add_routes needs the catalogue DB: call catalog_api.add_routes first")
     app.router.add_post("/api/size-advice", size_advice)

@@ -7,39 +7,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from fitmirror.catalog import CatalogIndex
+
 log = logging.getLogger("fitmirror.server.size_reply")
 
 GIRTHS = ("chest_cm", "waist_cm", "hips_cm", "inseam_cm", "length_cm")
 ZH_REGION = {"chest": "胸围", "waist": "腰围", "hips": "臀围", "inseam": "内长", "length": "衣长"}
 
 
-def _product(outfit: list[dict[str, Any]]) -> Any | None:
-    """The outfit's last item as a catalogue product (the one the shopper is talking about)."""
-    if not outfit:
-        return None
-    from server.catalog_db import CatalogDB
-
-    it = outfit[-1]
-    db = CatalogDB()
-    if it.get("product_id"):
-        try:
-            return db.get(it["product_id"])
-        except Exception:
-            return None
-    page = db.search(category=it.get("category"), color=it.get("color"), page_size=1)
-    if not page.products:
-        page = db.search(category=it.get("category"), page_size=1)
-    return page.products[0] if page.products else None
-
-
 def size_reply(actions: list[dict[str, Any]], outfit: list[dict[str, Any]], size: str | None,
-               measurements: dict[str, float], fit: dict[str, Any], lang: str) -> str | None:  # fmt: skip
+               measurements: dict[str, float], fit: dict[str, Any], lang: str,
+               catalog: CatalogIndex) -> str | None:  # fmt: skip
     """One reply for the size questions among `actions`, or None when there are none."""
     kinds = [a for a in actions if a.get("type") in ("size_advice", "compare_sizes")]
     if not kinds:
         return None
     zh = lang == "zh"
-    product = _product(outfit)
+    product = catalog.product_for(outfit[-1]) if outfit else None  # the item the shopper is talking about
     if product is None:
         return "先选一件衣服，我再告诉你尺码。" if zh else "Pick a garment first, then I can tell you the size."
     from avatar.sizing.service import chart_from_product

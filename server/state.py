@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fitmirror.catalog import MAX_OUTFIT_ITEMS, SIZE_ORDER, SLOT, SLOT_CONFLICTS, CatalogIndex, Product, size_range
-from server.pipeline import RenderState
+from fitmirror.frame import RenderState
 from server.protocol import FitSummary, StateMsg
 
 MAX_HISTORY = 32
@@ -93,6 +93,7 @@ class SessionState:
             fit_map=self.fit_map,
             stamp=self.stamp,
             measurements=tuple(sorted(self.measurements.items())),
+            catalog=self.catalog,
         )
 
     def to_msg(self) -> StateMsg:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 from fitmirror.errors import CapacityError, FitmirrorError, ModelUnavailableError
 from fitmirror.worker import WorkerError
-
-if TYPE_CHECKING:
-    from server.session import Session
 
 log = logging.getLogger("fitmirror.server.voice")
 
@@ -34,8 +34,6 @@ class VoiceEngine:
 
     async def transcribe(self, audio: Any, lang: str, key: str) -> str:
         if self.worker is not None:
-            import numpy as np
-
             pcm = np.ascontiguousarray(audio, dtype=np.float32).tobytes()
             result, _ = await self.worker.call("transcribe", {"lang": lang}, pcm, key=key)
             return str(result["text"])
@@ -55,11 +53,23 @@ class VoiceEngine:
 
 
 class VoiceChannel:
-    """One session's voice: polls its audio buffer, segments, transcribes, and hands text to the session."""
+    """One session's voice: polls its audio buffer, segments, transcribes, and hands the text on. It sees only
+    what it needs of the session: where the audio comes from, the language, and where text and errors go."""
 
-    def __init__(self, session: Session, engine: VoiceEngine) -> None:
-        self.session = session
+    def __init__(
+        self,
+        engine: VoiceEngine,
+        *,
+        take_audio: Callable[[], np.ndarray],  # the 16 kHz mono PCM received since the last call
+        lang: str,
+        key: str,  # fairness key of the transcriber queue (the session id)
+        closing: Callable[[], bool],
+        on_transcript: Callable[[str], Awaitable[None]],
+        on_error: Callable[[str, str], Awaitable[None]],  # (code, message)
+    ) -> None:
         self.engine = engine
+        self.take_audio, self.lang, self.key, self.closing = take_audio, lang, key, closing
+        self.on_transcript, self.on_error = on_transcript, on_error
         self.segmenter: Any = None
         self.utterances = 0
         self.closed = False
@@ -73,31 +83,30 @@ class VoiceChannel:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        s = self.session
-        while not self.closed and not s.closing:
+        while not self.closed and not self.closing():
             await asyncio.sleep(POLL_S)
-            pcm = s.audio.take()
+            pcm = self.take_audio()
             if not len(pcm):
                 continue
             try:
                 utterances = await loop.run_in_executor(self.engine.pool, self._feed, pcm)
                 for u in utterances:
                     try:
-                        text = await self.engine.transcribe(u.audio, s.options.lang, key=s.id)
+                        text = await self.engine.transcribe(u.audio, self.lang, key=self.key)
                     except (WorkerError, CapacityError) as e:  # crashed, hung or busy: this utterance is lost; say so
-                        await s.broadcast_error(e.code, e.message)
+                        await self.on_error(e.code, e.message)
                         continue
                     self.utterances += 1
                     if not text.strip():
                         continue
-                    await s.on_transcript(text)
+                    await self.on_transcript(text)
             except (ImportError, ModelUnavailableError) as e:
                 msg = e.message if isinstance(e, FitmirrorError) else str(e)
                 log.warning("voice commands unavailable: %s", msg)
-                await s.broadcast_error("voice_unavailable", f"spoken commands are unavailable: {msg}")
+                await self.on_error("voice_unavailable", f"spoken commands are unavailable: {msg}")
                 return
             except RuntimeError:
-                if s.closing:
+                if self.closing():
                     return
                 raise
 

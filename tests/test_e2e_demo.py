@@ -44,7 +44,7 @@ def server():
     # catalogue pre-draped before the first shopper, whose answer would otherwise wait 7-20 s on a loaded CPU;
     # the LLM worker process loads and evaluates its system prompt
     llm_s = srv.call(srv.app[MANAGER].preload_llm(), timeout=300)
-    print(f"preloaded: {preload_pipelines(['avatar'], predrape=True)}; LLM {llm_s} s")
+    print(f"preloaded: {preload_pipelines(['avatar'], srv.app[MANAGER].catalog_index.products)}; LLM {llm_s} s")
     yield srv
     srv.stop()
 

@@ -26,11 +26,11 @@ def test_demo_outfit_setting_names_catalogue_products():
         demo_outfit_items("tee-classic:purple")
 
 
-async def test_avatar_session_starts_dressed_preview_does_not():
-    mgr = SessionManager(Settings(ice_loopback=True), Metrics())
+async def test_avatar_session_starts_dressed_preview_does_not(catalog_db):
+    mgr = SessionManager(Settings(ice_loopback=True), Metrics(), catalog_db)
     avatar = Session(mgr, SessionOptions(pipeline="avatar"))
     preview = Session(mgr, SessionOptions())
-    off = Session(SessionManager(Settings(demo_outfit=""), Metrics()), SessionOptions(pipeline="avatar"))
+    off = Session(SessionManager(Settings(demo_outfit=""), Metrics(), catalog_db), SessionOptions(pipeline="avatar"))
     try:
         assert {i["category"] for i in avatar.state.to_msg().outfit} == {"tshirt", "jeans"}
         assert preview.state.outfit == [] and off.state.outfit == []
@@ -51,26 +51,26 @@ def test_a_dress_replaces_top_and_bottoms_but_not_a_jacket():
     assert [i["category"] for i in s.outfit] == ["jacket", "dress"]
 
 
-def test_size_answers_are_grounded():
+def test_size_answers_are_grounded(demo_catalog):
     dress = [{"category": "dress", "color": "blue"}]
     fit = {"status": "ok", "size": "M", "overall": "M: waist loose", "details": {"waist": "loose", "chest": "good"}}
-    assert size_reply([{"type": "select", "category": "dress"}], dress, None, {}, fit, "en") is None
+    assert size_reply([{"type": "select", "category": "dress"}], dress, None, {}, fit, "en", demo_catalog) is None
     # measurements: the size module picks the size
     body = {"height_cm": 168.0, "chest_cm": 88.0, "waist_cm": 72.0, "hips_cm": 96.0}
-    small = size_reply([{"type": "size_advice"}], dress, "M", body, {}, "en")
+    small = size_reply([{"type": "size_advice"}], dress, "M", body, {}, "en", demo_catalog)
     big = size_reply([{"type": "size_advice"}], dress, "M", {**body, "chest_cm": 108, "waist_cm": 96, "hips_cm": 114},
-                     {}, "en")  # fmt: skip
+                     {}, "en", demo_catalog)  # fmt: skip
     assert "fits you best" in small and "fits you best" in big
     sizes = ("XS", "S", "M", "L", "XL", "XXL")
     pick = [next(z for z in sizes if f"size {z} fits" in t) for t in (small, big)]
     assert sizes.index(pick[0]) < sizes.index(pick[1]), pick
     # no measurements: the fit of the size on the avatar body, with the loose region named
-    t = size_reply([{"type": "size_advice"}], dress, "M", {}, fit, "en")
+    t = size_reply([{"type": "size_advice"}], dress, "M", {}, fit, "en", demo_catalog)
     assert "Size M" in t and "waist" in t and "size down" in t
     # compare: the chart's numbers
-    t = size_reply([{"type": "compare_sizes", "sizes": ["M", "L"]}], dress, "M", {}, fit, "zh")
+    t = size_reply([{"type": "compare_sizes", "sizes": ["M", "L"]}], dress, "M", {}, fit, "zh", demo_catalog)
     assert "M 对比 L" in t and "胸围" in t and "cm" in t
-    assert "Pick a garment" in size_reply([{"type": "size_advice"}], [], None, {}, {}, "en")
+    assert "Pick a garment" in size_reply([{"type": "size_advice"}], [], None, {}, {}, "en", demo_catalog)
 
 
 async def test_serve_preloads_pipelines_in_the_background():

@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server.pipeline import FrameIn, RenderState, build_pipeline, fit_image
+from fitmirror.catalog import CatalogIndex
+from fitmirror.demo_catalog import demo_products
+from fitmirror.frame import FrameIn, RenderState
+from render.layout import fit_image
+from server.pipeline import build_pipeline, predrape_products
 from server.stamp import read_stamp, write_stamp
+
+CATALOG = CatalogIndex(list(demo_products()))  # what a session's state hands its pipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -44,6 +50,7 @@ def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
                 layout="mosaic",
                 view_size=(384, 384),
                 outfit=({"category": "dress", "color": "blue"},),
+                catalog=CATALOG,
                 size="M",
                 stamp=True,
                 measurements=(("height_cm", 181.0), ("weight_kg", 79.0)),
@@ -63,7 +70,7 @@ def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
     pool.shutdown()
     assert results.pop("shape_source") != "default", "typed measurements must reshape the session's body"
     dressed = results["dressed"][0]
-    assert dressed.fit is not None and dressed.fit["status"] == "ok" and dressed.fit["size"] == "M", dressed.fit
+    assert dressed.fit is not None and dressed.fit.status == "ok" and dressed.fit.size == "M", dressed.fit
     assert "garments" in dressed.timings_ms
     for layout, (res, size) in results.items():
         assert res.person_present is True, f"{layout}: the person in {photo.name} was not tracked"
@@ -90,7 +97,9 @@ def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(share
     photo = sorted((shared_data / "tryon-photos" / "persons").glob("*.jpg"))[0]
     base = fit_image(load_image(photo), (640, 480))
     outfit = ({"product_id": "tee-classic", "color": "white"}, {"product_id": "jeans-straight", "color": "blue"})
-    st = RenderState(views=("front", "left"), layout="mosaic", view_size=(384, 384), outfit=outfit, stamp=True)
+    st = RenderState(
+        views=("front", "left"), layout="mosaic", view_size=(384, 384), outfit=outfit, stamp=True, catalog=CATALOG
+    )
 
     def frame(i: int) -> FrameIn:
         img = base.copy()
@@ -133,7 +142,7 @@ def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(share
     front = min(19, server_prio + 5)
     assert len(priorities) > 2 and priorities.pop("render process") == server_prio, priorities
     assert all(p == front for p in priorities.values()), sorted(priorities.items())
-    assert fit is not None and fit["status"] == "ok", fit
+    assert fit is not None and fit.status == "ok", fit
     assert pooled("avatar") >= 1
     with ThreadPoolExecutor(1) as b:  # another session's worker thread
         pipe2, fresh, default_body, res = b.submit(second_session).result()
@@ -158,7 +167,7 @@ def test_colour_change_recolours_the_drape_on_the_next_frame(shared_data):
 
     def state(color: str, bottom: str = "jeans-straight") -> RenderState:
         outfit = ({"product_id": "tee-classic", "color": color}, {"product_id": bottom, "color": "blue"})
-        return RenderState(views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit)
+        return RenderState(views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit, catalog=CATALOG)
 
     def run() -> tuple:
         pipe = build_pipeline("avatar")
@@ -200,8 +209,8 @@ def test_a_predraped_product_shows_on_the_next_frame(shared_data):
     """'show me the red dress': a catalogue product alone in its default size is pre-draped at start-up, so the
     command's next frame shows it (re-textured to the asked colour) with its fit, and no drape runs; another size
     is draped as before. (An edited product changes the pre-drape's key, its JSON hash: not exercised here.)"""
+    from avatar import stages as avatar_stages
     from avatar.tracking import load_image
-    from server import avatar_stages
     from server.pipeline import clear_pool
 
     photo = sorted((shared_data / "tryon-photos" / "persons").glob("*.jpg"))[0]
@@ -209,7 +218,9 @@ def test_a_predraped_product_shows_on_the_next_frame(shared_data):
 
     def state(color: str, size: str | None = None) -> RenderState:
         outfit = ({"product_id": "dress-polka", "color": color},)
-        return RenderState(views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit, size=size)
+        return RenderState(
+            views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit, size=size, catalog=CATALOG
+        )
 
     from fitmirror.demo_catalog import _fabric_texture_cached, product_texture
     from server.catalog_db import CatalogDB
@@ -222,7 +233,7 @@ def test_a_predraped_product_shows_on_the_next_frame(shared_data):
         pipe = build_pipeline("avatar")
         garments = pipe.stages[2]
         try:
-            took = avatar_stages.predrape_catalogue(pipe, ["dress-polka"])
+            took = predrape_products(pipe, [CATALOG.by_id["dress-polka"]])
             made = _fabric_texture_cached.cache_info().misses
             res = pipe.process(FrameIn(img, 0, time.monotonic()), state("red"))
             first = (res.fit, garments.job is None, [(m.product_id, m.size, m.color) for m in garments.outfit.meshes])
@@ -242,7 +253,7 @@ def test_a_predraped_product_shows_on_the_next_frame(shared_data):
     with ThreadPoolExecutor(1) as pool:
         took, (fit, no_job, meshes), other_size_drapes = pool.submit(run).result()
     assert took["draped"] == 1 and took["failed"] == 0, took
-    assert no_job and fit is not None and fit["status"] == "ok" and fit["size"] == "M", fit
+    assert no_job and fit is not None and fit.status == "ok" and fit.size == "M", fit
     assert meshes == [("dress-polka", "M", "red")], meshes
     assert tiles == [True, True]
     assert other_size_drapes, "a size that was not pre-draped is draped as before"

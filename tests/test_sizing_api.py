@@ -6,11 +6,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from avatar.sizing.charts import demo_chart
+from server import catalog_api
+from server.catalog_db import CatalogDB
 from server.size_api import add_routes
 
 
 async def _client() -> TestClient:
     app = web.Application()
+    catalog_api.add_routes(app, CatalogDB("sqlite:///:memory:"))  # the shop's catalogue: here the demo one
     add_routes(app)
     client = TestClient(TestServer(app))
     await client.start_server()

@@ -1,37 +1,48 @@
-"""The "avatar" pipeline: MediaPipe tracking -> pose solve on an anny body -> garments of the session's outfit
-(cut to the chosen size, draped, posed with the body) -> moderngl render of the session's views.
+"""The avatar stages of the live pipeline: MediaPipe tracking -> pose solve on an anny body -> garments of the
+session's outfit (cut to the chosen size, draped, posed with the body) -> occluders (hair over a collar, mirror).
 
-Tracking, pose and garments run on the session's worker thread; rendering runs on the pipeline's own render
-thread (it owns the EGL context; `server.pipeline.OverlappedPipeline`: frame N renders while frame N+1 is
-tracked). Dressing takes seconds on CPU, so it runs on the garment stage's own thread: a quick drape first (a few hundred ms: the new garment shows almost at once), then the full drape.
-Pipelines are pooled between sessions (`server.pipeline.release_pipeline`): every stage can `reset()`.
+They run on the session's worker thread, the front of `server.pipeline.OverlappedPipeline` (the render stage of
+frame N runs on its own thread or process while frame N+1 is tracked), and speak `fitmirror.frame.FrameContext`.
+Dressing takes seconds on CPU, so it runs on the garment stage's own thread: a quick drape first (a few hundred
+ms: the new garment shows almost at once), then the full drape. Pipelines are pooled between sessions: every stage
+can `reset()`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import cv2
 import numpy as np
 
+from fitmirror.catalog import CatalogIndex, Product
 from fitmirror.config import get_settings
-from server.pipeline import FrameContext, OverlappedPipeline, Pipeline, blank, fit_image, label
+from fitmirror.frame import FitReport, FrameContext, RenderState
+from fitmirror.priority import lower_named_threads
 
-log = logging.getLogger("fitmirror.server.avatar")
+__all__ = [
+    "GarmentStage",
+    "OccluderStage",
+    "PoseStage",
+    "TrackingStage",
+    "avatar_stages",
+    "default_size",
+    "predrape_catalogue",
+]
 
-BODY_COLOR = (0.78, 0.66, 0.58)
+log = logging.getLogger("fitmirror.avatar.stages")
 
 
 def _lower_mediapipe_threads() -> None:
     """MediaPipe runs its graphs on threads of its own (kernel name "mediapipe"), some started on the first frames:
     part of the front, so they get the front's lower priority (`settings.front_nice`, see OverlappedPipeline)."""
-    from server.pipeline import lower_named_threads
-
     lower_named_threads("mediapipe", get_settings().front_nice)
 
 
@@ -78,7 +89,7 @@ class TrackingStage:
         if threads != self._threads:  # the first frame, or MediaPipe started threads (its graphs, the mirror's tracker)
             self._threads = threads
             _lower_mediapipe_threads()
-        ctx.data["tracking"] = tracking
+        ctx.tracking = tracking
         ctx.person_present = bool(tracking.present)
 
     def reset(self) -> None:
@@ -108,11 +119,11 @@ class PoseStage:
         self.last = None
 
     def process(self, ctx: FrameContext) -> None:
-        tracking = ctx.data.get("tracking")
+        tracking = ctx.tracking
         posed = self.solver.solve(tracking) if tracking is not None else None
         if posed is not None:
             self.last = posed
-        ctx.data["posed"] = self.last
+        ctx.posed = self.last
 
     def reset(self) -> None:
         self.last = None
@@ -132,12 +143,12 @@ PREDRAPED: dict[tuple[str, str, int], Any] = {}
 _predraped_lock = threading.Lock()
 
 
-def _product_key(product: Any, size: str) -> tuple[str, str, int]:
+def _product_key(product: Product, size: str) -> tuple[str, str, int]:
     """A catalogue edit (new size chart, new cut) changes the hash, so a stale drape is never shown."""
     return (product.id, size, hash(product.model_dump_json()))
 
 
-def default_size(product: Any, size: str | None = None) -> str:
+def default_size(product: Product, size: str | None = None) -> str:
     """The size an outfit item is cut in: the asked one when the chart has it, else M, else the chart's first."""
     if size and size in product.size_chart:
         return size
@@ -146,24 +157,18 @@ def default_size(product: Any, size: str | None = None) -> str:
 
 def _fresh(outfit: Any) -> Any:
     """A shared drape for one more pipeline: its own per-frame poser and hem-swing state."""
-    import dataclasses
-
     return dataclasses.replace(outfit, _poser=None, _swing=None, _posed_collider=None)
 
 
-def predrape_catalogue(pipe: Pipeline, product_ids: list[str] | None = None) -> dict[str, float]:
-    """Drape each catalogue product alone, in its default size, on `pipe`'s average body (full substeps) into
-    PREDRAPED, shared by every avatar pipeline of this process, and make the fabric tiles of its colours.
-    Blocking; start-up preload. Returns counts and seconds. A product that fails to drape is logged and skipped
-    (its command then drapes as usual)."""
-    import time
-
+def predrape_catalogue(stage: GarmentStage, products: Iterable[Product]) -> dict[str, float]:
+    """Drape each product alone, in its default size, on `stage`'s average body (full substeps) into PREDRAPED,
+    shared by every avatar pipeline of this process, and make the fabric tiles of its colours. Blocking; start-up
+    preload. Returns counts and seconds. A product that fails to drape is logged and skipped (its command then
+    drapes as usual)."""
     from fitmirror.demo_catalog import product_texture
-    from server.catalog_db import CatalogDB
 
-    stage = next(st for st in pipe.stages if isinstance(st, GarmentStage))
     t0 = time.monotonic()
-    products = [p for p in CatalogDB().all() if product_ids is None or p.id in product_ids]
+    products = list(products)
     done = failed = 0
     for i, product in enumerate(products):
         size = default_size(product)
@@ -189,8 +194,8 @@ def predrape_catalogue(pipe: Pipeline, product_ids: list[str] | None = None) -> 
 
 class GarmentStage:
     """Outfit (state.outfit + state.size) -> catalogue products -> a DressedOutfit, re-dressed only when the
-    outfit changes; per frame the garments follow the posed body (ctx.data["garments"]) and the fit summary of
-    the first garment goes to ctx.data["fit"].
+    outfit changes; per frame the garments follow the posed body (ctx.garments) and the fit summary of
+    the first garment goes to ctx.fit. Products come from the frame's catalogue (`RenderState.catalog`).
 
     A new outfit is dressed twice in the background: a quick drape (shown as soon as it is ready, so a command
     is visible in well under a second) and then the full one. Fully dressed outfits on the average body are
@@ -209,7 +214,6 @@ class GarmentStage:
         self.outfit: Any = None
         self.error: str | None = None
         self._last_t: float | None = None  # receive time of the last posed frame (hem swing)
-        self._db: Any = None
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._shown: tuple[tuple | None, bool] = (None, False)  # the outfit on show: its key, whether quick
         self._job_key: tuple | None = None
@@ -219,35 +223,29 @@ class GarmentStage:
         self._default_dresser = Dresser(pose.solver.rest.vertices, pose.solver.body.faces)
         self._bg_dresser = self._default_dresser
 
-    def _products(self, outfit: tuple[dict[str, Any], ...], size: str | None) -> list[tuple[Any, str, str | None]]:
-        from server.catalog_db import CatalogDB
-
-        if self._db is None:
-            self._db = CatalogDB()
+    @staticmethod
+    def _products(
+        catalog: CatalogIndex | None, outfit: tuple[dict[str, Any], ...], size: str | None
+    ) -> list[tuple[Product, str, str | None]]:
+        if outfit and catalog is None:
+            raise RuntimeError("the frame's state has an outfit but no catalogue to find its products in")
         items = []
         for it in outfit:
-            if it.get("product_id"):
-                product = self._db.get(it["product_id"])
-            else:
-                page = self._db.search(category=it.get("category"), color=it.get("color"), page_size=1)
-                if not page.products and it.get("color"):
-                    page = self._db.search(category=it.get("category"), page_size=1)
-                if not page.products:
-                    continue
-                product = page.products[0]
+            product = catalog.product_for(it, strict=True)  # type: ignore[union-attr]
+            if product is None:
+                continue
             colors = [c.name for c in product.colors]
             color = it.get("color") if it.get("color") in colors else None
             items.append((product, default_size(product, size), color))
         return items
 
-    def _job(
-        self, outfit: tuple[dict[str, Any], ...], size: str | None, measurements: tuple, substeps: int
-    ) -> tuple[Any, Any, bool]:
+    def _job(self, s: RenderState, substeps: int) -> tuple[Any, Any, bool]:
         """Background: (body shape if the measurements changed it, else None; dressed outfit or None; whether it
         was dressed on the average body)."""
         from avatar.garments import Dresser
 
         new_shape = None
+        measurements = s.measurements
         m = dict(measurements)
         if measurements != self._bg_shape_key and "height_cm" in m:
             from avatar.shape import shape_from_measurements
@@ -260,14 +258,14 @@ class GarmentStage:
             self._bg_dresser = Dresser(rest.vertices, self.pose.solver.body.faces)
             self._bg_shape, new_shape = shape, shape
         self._bg_shape_key = measurements
-        items = self._products(outfit, size) if outfit else []
+        items = self._products(s.catalog, s.outfit, s.size) if s.outfit else []
         dressed = self._bg_dresser.dress(items, drape_substeps=substeps) if items else None
         return new_shape, dressed, self._bg_dresser is self._default_dresser
 
-    def _submit(self, s: Any, substeps: int) -> None:
+    def _submit(self, s: RenderState, substeps: int) -> None:
         if self.job is not None:
             self.job.cancel()  # a queued drape of an older outfit is never needed (a running one finishes)
-        self.job = self.pool.submit(self._job, s.outfit, s.size, s.measurements, substeps)
+        self.job = self.pool.submit(self._job, s, substeps)
         self._job_quick = substeps < FULL_DRAPE_SUBSTEPS
         self._job_key = self.key
 
@@ -289,7 +287,7 @@ class GarmentStage:
             self.job = None
 
     @staticmethod
-    def _fabrics(items: list[tuple[Any, str, str | None]]) -> dict[str, tuple[str, np.ndarray]]:
+    def _fabrics(items: list[tuple[Product, str, str | None]]) -> dict[str, tuple[str, np.ndarray]]:
         """product id -> (colour name, fabric tile) for DressedOutfit.recolored."""
         from fitmirror.demo_catalog import product_texture
 
@@ -299,7 +297,7 @@ class GarmentStage:
             out[product.id] = (name, product_texture(product, name))
         return out
 
-    def _from_predraped(self, s: Any, key: tuple, items: list[tuple[Any, str, str | None]]) -> bool:
+    def _from_predraped(self, s: RenderState, key: tuple, items: list[tuple[Product, str, str | None]]) -> bool:
         """One catalogue item in its default size on the average body: shown from PREDRAPED (re-textured to the
         asked colour) with the next frame. False when not pre-draped (the caller drapes)."""
         if s.measurements or len(s.outfit) != 1 or len(items) != 1 or not PREDRAPED:
@@ -317,7 +315,7 @@ class GarmentStage:
         self._remember(key, outfit)
         return True
 
-    def _recolor(self, s: Any, key: tuple, items: list[tuple[Any, str, str | None]]) -> bool:
+    def _recolor(self, s: RenderState, key: tuple, items: list[tuple[Product, str, str | None]]) -> bool:
         """A colour-only change of the outfit on show ("in red", "换成红色"): the same drape with the new fabrics
         (~5 ms) instead of a re-drape (0.1-0.9 s). False when products, sizes or the body differ."""
         shown_key, shown_quick = self._shown
@@ -335,13 +333,13 @@ class GarmentStage:
             self._remember(key, outfit)
         return True
 
-    def _without_drape(self, s: Any, key: tuple) -> bool:
+    def _without_drape(self, s: RenderState, key: tuple) -> bool:
         """A new outfit key that needs no drape: a colour change of the outfit on show, or a pre-draped product.
         The outfit's products are looked up once for both (a catalogue error is left to the drape path)."""
         if not s.outfit:
             return False
         try:
-            items = self._products(s.outfit, s.size)
+            items = self._products(s.catalog, s.outfit, s.size)
         except Exception:
             return False
         return self._recolor(s, key, items) or self._from_predraped(s, key, items)
@@ -377,23 +375,18 @@ class GarmentStage:
                 self.job = None
                 log.warning("dressing failed: %s", self.error)
         if self.error:
-            ctx.data["stage_error"] = f"outfit: {self.error}"
-        posed = ctx.data.get("posed")
+            ctx.stage_error = f"outfit: {self.error}"
+        posed = ctx.posed
         if self.outfit is None or posed is None:
             return
         # dt_s drives the hems' secondary motion (skirts swing); the first frame of an outfit starts at rest.
         dt_s = ctx.frame.t_recv - self._last_t if self._last_t is not None else None
         self._last_t = ctx.frame.t_recv
         meshes = self.outfit.pose(posed.vertices, dt_s=dt_s)
-        ctx.data["garments"] = [g.to_render_mesh(fit_map=s.fit_map) for g in meshes]
+        ctx.garments = [g.to_render_mesh(fit_map=s.fit_map) for g in meshes]
         if self.outfit.fits:
             f = self.outfit.fits[0]
-            ctx.data["fit"] = {
-                "status": "ok",
-                "size": f.size,
-                "overall": f.text("en"),
-                "details": {r.region: r.status for r in f.regions},
-            }
+            ctx.fit = FitReport("ok", f.size, f.text("en"), {r.region: r.status for r in f.regions})
 
     def _reset_bg(self) -> None:
         self._bg_shape_key, self._bg_shape, self._bg_dresser = (), None, self._default_dresser
@@ -415,112 +408,32 @@ class GarmentStage:
         self.pool.shutdown(wait=True, cancel_futures=True)  # a running drape finishes: no thread outlives the session
 
 
-class RenderStage:
-    name = "render"
+class OccluderStage:
+    """What of the person stays in front of the garments in the AR mirror: hair falling over a collar or the
+    shoulders (`avatar.hair`, ~2.3 ms of CPU a frame). Only for the mirror, with garments on, where the tracker
+    segments the person. Runs on the front: the render stage (possibly in another process) only composites."""
 
-    def __init__(self, egl_device: int | None = None, hair_occlusion: bool | None = None) -> None:
-        from render.renderer import Renderer
+    name = "occluders"
 
-        self.renderer = Renderer(egl_device=egl_device)
+    def __init__(self, hair_occlusion: bool | None = None) -> None:
         self.hair_occlusion = get_settings().ar_hair_occlusion if hair_occlusion is None else hair_occlusion
 
     def process(self, ctx: FrameContext) -> None:
-        from render.scene import Mesh, Scene
-
-        s = ctx.state
-        posed = ctx.data.get("posed")
-        if posed is None:
-            self._waiting(ctx)
+        tracking = ctx.tracking
+        if not (self.hair_occlusion and ctx.state.layout == "mirror" and ctx.garments and ctx.posed is not None):
             return
-        garments = ctx.data.get("garments") or []
-        # anny's body is closed and wound outwards: culling its back faces saves ~30% of llvmpipe's work per frame
-        body = Mesh("body", posed.vertices, posed.faces, base_color=BODY_COLOR, double_sided=False)
-        scene = Scene([body, *garments])
-        side = min(s.view_size)
-        if s.layout == "mirror":
-            tracking = ctx.data.get("tracking")
-            mask = tracking.mask if tracking is not None and tracking.present else None
-            if garments:  # AR: garments over the person, the fitted body as a depth-only occluder
-                body.visible = False
-                hair = None
-                if mask is not None and self.hair_occlusion:  # hair falling over a collar stays in front of it
-                    from avatar.hair import hair_mask
-
-                    hair = hair_mask(ctx.frame.image, tracking.landmarks_px, mask, tracking.visibility)
-                comp = self.renderer.composite_ar(
-                    ctx.frame.image, scene, posed.camera, person_mask=mask, occluder_mask=hair
-                )
-            else:  # nothing selected: a translucent fitted body shows the tracking
-                comp = self.renderer.composite_ar(ctx.frame.image, scene, posed.camera, person_mask=mask)
-                comp = cv2.addWeighted(ctx.frame.image, 0.45, comp, 0.55, 0)
-            ctx.mirror = fit_image(cv2.flip(comp, 1), s.view_size)
+        if tracking is None or not tracking.present or tracking.mask is None:
             return
-        if s.layout == "stereo":
-            out = self.renderer.render_views(scene, [s.view], "stereo", view_size_px=side)
-            left, right = out.image[:, :side], out.image[:, side:]
-            ctx.eyes = (fit_image(left, s.view_size), fit_image(right, s.view_size))
-            return
-        out = self.renderer.render_views(scene, list(s.views), "tracks", view_size_px=side, labels=False)
-        for v, img in zip(s.views, out.views, strict=True):
-            tile = fit_image(img, s.view_size)
-            label(tile, v.replace("_", " "), "top")
-            ctx.views[v] = tile
+        from avatar.hair import hair_mask
 
-    @staticmethod
-    def _waiting(ctx: FrameContext) -> None:
-        s = ctx.state
-        tile = blank(s.view_size, 40)
-        label(tile, "step into view", "top")
-        if s.layout == "mirror":
-            ctx.mirror = fit_image(cv2.flip(ctx.frame.image, 1), s.view_size)
-            label(ctx.mirror, "step into view", "top")
-        elif s.layout == "stereo":
-            ctx.eyes = (tile, tile.copy())
-        else:
-            ctx.views = {v: tile.copy() for v in s.views}
+        ctx.occluder_mask = hair_mask(ctx.frame.image, tracking.landmarks_px, tracking.mask, tracking.visibility)
 
     def close(self) -> None:
-        self.renderer.close()
+        pass
 
 
-def avatar_pipeline() -> Pipeline:
-    """tracking -> pose -> garments on the caller's thread, render on the pipeline's render thread (which hands it to
-    a child process: `settings.render_process`)."""
+def avatar_stages() -> list[Any]:
+    """The front of the avatar pipeline, in order: tracking -> pose -> garments -> occluders."""
     os.environ.setdefault("ANNY_CACHE_DIR", str(get_settings().anny_cache_dir))
     pose = PoseStage()
-    front = [TrackingStage(), pose, GarmentStage(pose)]
-    s = get_settings()
-    if s.render_process:
-        from server.render_process import RemoteRenderStage
-
-        back: list = [RemoteRenderStage]
-    else:
-        back = [RenderStage]
-    return OverlappedPipeline(
-        "avatar", front, back, thread_name="fm-avatar-render", overlap=s.render_overlap, front_nice=s.front_nice
-    )
-
-
-def _selfcheck() -> None:  # pragma: no cover - manual: python -m server.avatar_stages PHOTO
-    import sys
-    import time
-
-    from avatar.tracking import load_image
-    from server.pipeline import FrameIn, RenderState
-
-    img = load_image(sys.argv[1])
-    img = fit_image(img, (640, 480))
-    p = avatar_pipeline()
-    for layout in ("mosaic", "stereo", "mirror"):
-        st = RenderState(views=("front", "back", "left"), layout=layout, view_size=(384, 384))
-        for _ in range(3):
-            t0 = time.perf_counter()
-            r = p.process(FrameIn(img, 0, time.monotonic()), st)
-        print(layout, [o.shape for o in r.outputs], r.timings_ms, f"{(time.perf_counter() - t0) * 1000:.0f} ms")
-        cv2.imwrite(f"/tmp/avatar_{layout}.png", cv2.cvtColor(r.outputs[0], cv2.COLOR_RGB2BGR))
-    p.close()
-    assert np.all(np.isfinite(r.outputs[0]))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _selfcheck()
+    return [TrackingStage(), pose, GarmentStage(pose), OccluderStage()]

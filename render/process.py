@@ -5,18 +5,19 @@ one process the render held the GIL for ~13 ms of each 3-view frame, the session
 server's event loop waited meanwhile, and each Python line of the render then waited for the GIL in turn (render
 bench: a 17 ms render took 65-2,800 ms beside a thread running pure Python). In its own process the render runs
 beside them. `RemoteRenderStage` is a drop-in Stage: it sends what `RenderStage` reads (the posed body, the garment
-meshes, and for the mirror the webcam frame and the person mask) and sets the views it gets back.
+meshes, and for the mirror the webcam frame, the person mask and the occluder mask) and sets the views it gets back.
 
 Wire format: pickles over a socketpair (`multiprocessing.connection.Connection` framing). Arrays that stay the
 same object from frame to frame (faces, textures, UVs, colours) cross once: `_ArrayCache` sends a token for an
 array the child already holds, and the child hands the renderer the same object each time, so the renderer's
-upload-skipping identity checks keep working. The child is `python -m server.render_process FD ...`, not a
+upload-skipping identity checks keep working. The child is `python -m render.process FD ...`, not a
 multiprocessing spawn (that re-imports the parent's main module); it imports numpy, OpenCV, moderngl and this
 package, not torch or MediaPipe.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -36,9 +37,11 @@ from typing import Any
 import numpy as np
 
 from fitmirror.errors import SetupError
-from server.pipeline import FrameContext, FrameIn, RenderState
+from fitmirror.frame import FrameContext, FrameIn, RenderState
 
-log = logging.getLogger("fitmirror.server.render_process")
+__all__ = ["RemoteRenderStage", "RenderRequest", "request_from"]
+
+log = logging.getLogger("fitmirror.render.process")
 
 CACHE_ENTRIES = 256  # arrays the child keeps by token; a frame sends ~10
 CACHE_MIN_BYTES = 4096  # smaller arrays are cheaper to resend than to track
@@ -74,6 +77,7 @@ class RenderRequest:
     posed: _Posed | None
     garments: list = field(default_factory=list)
     tracking: _Tracked | None = None
+    occluder_mask: np.ndarray | None = None
 
 
 class _ArrayCache:
@@ -142,17 +146,18 @@ class _ArrayStore:
 
 def request_from(ctx: FrameContext) -> RenderRequest:
     """The part of a frame's context the render reads."""
-    posed = ctx.data.get("posed")
+    posed = ctx.posed
     mirror = ctx.state.layout == "mirror"
-    tracking = ctx.data.get("tracking") if mirror else None
+    tracking = ctx.tracking if mirror else None
     return RenderRequest(
-        state=ctx.state,
+        state=dataclasses.replace(ctx.state, catalog=None),  # the render never reads the catalogue
         image=ctx.frame.image if mirror else None,
         posed=None if posed is None else _Posed(posed.vertices, posed.faces, posed.camera),
-        garments=list(ctx.data.get("garments") or []),
+        garments=list(ctx.garments),
         tracking=None
         if tracking is None
         else _Tracked(bool(tracking.present), tracking.mask, tracking.landmarks_px, tracking.visibility),
+        occluder_mask=ctx.occluder_mask if mirror else None,
     )
 
 
@@ -162,13 +167,10 @@ class RemoteRenderStage:
 
     name = "render"
 
-    def __init__(
-        self, hair_occlusion: bool | None = None, egl_device: int | None = None, frame_timeout_s: float | None = None
-    ) -> None:
+    def __init__(self, egl_device: int | None = None, frame_timeout_s: float | None = None) -> None:
         from fitmirror.config import get_settings
 
         s = get_settings()
-        self.hair_occlusion = s.ar_hair_occlusion if hair_occlusion is None else hair_occlusion
         self.egl_device = s.egl_device if egl_device is None else egl_device
         # a render (sending the frame included) that takes this long is a stuck child: killed, replaced
         self.frame_timeout_s = s.render_timeout_s if frame_timeout_s is None else frame_timeout_s
@@ -218,10 +220,10 @@ class RemoteRenderStage:
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-        args = [str(child.fileno()), str(self.egl_device), "1" if self.hair_occlusion else "0"]
+        args = [str(child.fileno()), str(self.egl_device)]
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.render_process", *args],
+                [sys.executable, "-m", "render.process", *args],
                 pass_fds=(child.fileno(),),
                 env=env,
                 cwd=root,
@@ -311,12 +313,12 @@ class RemoteRenderStage:
         self._stop()
 
 
-def _serve(conn: Connection, egl_device: int, hair_occlusion: bool) -> None:
+def _serve(conn: Connection, egl_device: int) -> None:
     """Child: build the in-process render stage, then answer frames until an empty message or EOF."""
-    from server.avatar_stages import RenderStage
+    from render.stage import RenderStage
 
     try:
-        stage = RenderStage(egl_device=egl_device, hair_occlusion=hair_occlusion)
+        stage = RenderStage(egl_device=egl_device)
     except Exception as e:
         conn.send_bytes(pickle.dumps(("error", f"{type(e).__name__}: {e}")))
         return
@@ -331,12 +333,14 @@ def _serve(conn: Connection, egl_device: int, hair_occlusion: bool) -> None:
             if not data:
                 break
             req: RenderRequest = store.loads(data)
-            ctx = FrameContext(frame=FrameIn(req.image, 0, time.monotonic()), state=req.state)
-            if req.posed is not None:
-                ctx.data["posed"] = req.posed
-            ctx.data["garments"] = req.garments
-            if req.tracking is not None:
-                ctx.data["tracking"] = req.tracking
+            ctx = FrameContext(
+                frame=FrameIn(req.image, 0, time.monotonic()),  # type: ignore[arg-type]  # None: not the mirror
+                state=req.state,
+                tracking=req.tracking,
+                posed=req.posed,
+                garments=req.garments,
+                occluder_mask=req.occluder_mask,
+            )
             try:
                 stage.process(ctx)
                 reply = ("ok", (ctx.views, ctx.eyes, ctx.mirror))
@@ -354,10 +358,10 @@ def main(argv: list[str]) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group: the parent stops us
     die_with_parent()  # a killed server leaves no render process behind, even one stuck in a GL call
-    fd, egl_device, hair = int(argv[0]), int(argv[1]), argv[2] == "1"
+    fd, egl_device = int(argv[0]), int(argv[1])
     conn = Connection(fd)
     try:
-        _serve(conn, egl_device, hair)
+        _serve(conn, egl_device)
     finally:
         conn.close()
 

@@ -1,4 +1,4 @@
-"""The avatar render stage in a child process (server/render_process.py): same images as in the server's own
+"""The avatar render stage in a child process (render/process.py): same images as in the server's own
 process, constant arrays sent once, a dead child reported and replaced, a bad GPU index refused with a reason."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from fitmirror.errors import SetupError
+from fitmirror.frame import FrameContext, FrameIn, RenderState
 from render.cameras import PinholeCamera
+from render.process import RemoteRenderStage, _ArrayCache, _ArrayStore
 from render.scene import cylinder_mesh
-from server.avatar_stages import RenderStage
+from render.stage import RenderStage
 from server.bench import descendants
-from server.pipeline import FrameContext, FrameIn, RenderState
-from server.render_process import RemoteRenderStage, _ArrayCache, _ArrayStore
 
 
 @dataclass
@@ -54,15 +54,22 @@ def _inputs():
 
 def _ctx(layout: str, posed, garments, image, track) -> FrameContext:
     state = RenderState(views=("front", "left", "back"), layout=layout, view_size=(192, 192))
-    ctx = FrameContext(frame=FrameIn(image, 0, 0.0), state=state)
-    ctx.data.update(posed=posed, garments=garments, tracking=track)
-    return ctx
+    occluder = np.zeros((480, 640), np.float32)
+    occluder[60:140, 280:360] = 1.0  # e.g. hair over the collar: the webcam shows through the garment there
+    return FrameContext(
+        frame=FrameIn(image, 0, 0.0),
+        state=state,
+        posed=posed,
+        garments=garments,
+        tracking=track,
+        occluder_mask=occluder,
+    )
 
 
 @pytest.fixture(scope="module")
 def stages():
-    local = RenderStage(hair_occlusion=False)
-    remote = RemoteRenderStage(hair_occlusion=False)
+    local = RenderStage()
+    remote = RemoteRenderStage()
     yield local, remote
     local.close()
     remote.close()
@@ -123,7 +130,7 @@ def test_the_array_cache_mirrors_its_evictions():
 
 
 def test_a_dead_child_fails_its_frame_and_is_replaced():
-    remote = RemoteRenderStage(hair_occlusion=False)
+    remote = RemoteRenderStage()
     inputs = _inputs()
     try:
         remote.process(_ctx("mosaic", *inputs))
@@ -144,7 +151,7 @@ def test_a_dead_child_fails_its_frame_and_is_replaced():
 def test_a_stopped_child_is_detected_within_seconds_and_replaced():
     """SIGSTOP: the child neither reads the frame (a mirror frame is ~2 MB, more than the socket buffer) nor
     answers; the render thread must not block on the send, and closing must not block either."""
-    remote = RemoteRenderStage(hair_occlusion=False, frame_timeout_s=2.0)
+    remote = RemoteRenderStage(frame_timeout_s=2.0)
     inputs = _inputs()
     try:
         remote.process(_ctx("mosaic", *inputs))
@@ -179,7 +186,7 @@ def test_thread_priorities_are_lowered_by_thread_and_by_kernel_name():
     threads a library started under a kernel name (MediaPipe's), never the rest of the process."""
     import threading
 
-    from server.pipeline import lower_named_threads, lower_thread_priority
+    from fitmirror.priority import lower_named_threads, lower_thread_priority
 
     base = os.getpriority(os.PRIO_PROCESS, os.getpid())
     named, stop, tids = threading.Barrier(4, timeout=10), threading.Event(), {}
