@@ -20,6 +20,7 @@ run: setup
 
 test: setup
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check --quiet . || { echo "ruff found problems (run: $(BIN)/ruff check --fix . && $(BIN)/ruff format .)"; exit 1; }
+	@$(MAKE) --no-print-directory typecheck
 	@mkdir -p tests/artifacts
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)'
 
@@ -29,6 +30,10 @@ test-fast: setup
 
 bench: setup
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/fitmirror bench $(BENCH_ARGS)'
+
+# The frame contract, the stages' typed seams and server/ (the files are listed in pyproject.toml [tool.mypy]).
+typecheck:
+	$(BIN)/mypy
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

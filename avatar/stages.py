@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from fitmirror.catalog import CatalogIndex, Product
 from fitmirror.config import get_settings
 from fitmirror.frame import FitReport, FrameContext, RenderState
 from fitmirror.priority import lower_named_threads
+
+if TYPE_CHECKING:
+    from avatar.tracking import Tracking
+    from avatar.types import PosedBody
 
 __all__ = [
     "GarmentStage",
@@ -116,10 +120,10 @@ class PoseStage:
 
         self.default_shape = BodyShape(phenotype=dict.fromkeys(PHENOTYPE_KEYS, 0.5))
         self.solver = PoseSolver(self.default_shape)
-        self.last = None
+        self.last: PosedBody | None = None
 
     def process(self, ctx: FrameContext) -> None:
-        tracking = ctx.tracking
+        tracking = cast("Tracking | None", ctx.tracking)  # what TrackingStage put there
         posed = self.solver.solve(tracking) if tracking is not None else None
         if posed is not None:
             self.last = posed
@@ -251,9 +255,8 @@ class GarmentStage:
             from avatar.shape import shape_from_measurements
 
             keys = ("weight_kg", "chest_cm", "waist_cm", "hips_cm", "inseam_cm")
-            shape = shape_from_measurements(
-                m["height_cm"], **{k: m[k] for k in keys if k in m}, body=self.pose.solver.body
-            )
+            given: dict[str, Any] = {k: m[k] for k in keys if k in m}
+            shape = shape_from_measurements(m["height_cm"], **given, body=self.pose.solver.body)
             rest = self.pose.solver.body.rest(shape)
             self._bg_dresser = Dresser(rest.vertices, self.pose.solver.body.faces)
             self._bg_shape, new_shape = shape, shape
@@ -291,7 +294,7 @@ class GarmentStage:
         """product id -> (colour name, fabric tile) for DressedOutfit.recolored."""
         from fitmirror.demo_catalog import product_texture
 
-        out = {}
+        out: dict[str, tuple[str, np.ndarray]] = {}
         for product, _size, color in items:
             name = product.color(color).name
             out[product.id] = (name, product_texture(product, name))

@@ -138,7 +138,7 @@ class PreviewStage:
             else:
                 tile = base.copy()
             if v != "front":
-                tile = cv2.multiply(tile, (*_VIEW_TINT[v], 0.0))
+                tile = cv2.multiply(tile, (*_VIEW_TINT[v], 0.0))  # type: ignore[call-overload]
             label(tile, v.replace("_", " "), "top")
             label(tile, caption, "bottom", 0.45)
             ctx.views[v] = tile

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import types
-from typing import Any
+from typing import Any, Literal
 
 import aioice.ice
 import av
@@ -37,7 +37,8 @@ log = logging.getLogger("fitmirror.server.patches")
 _ORIG_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
 _ORIG_H264_AV = aiortc_h264.av
 _ORIG_VPX_AV = aiortc_vpx.av
-_ORIG_BITRATES = {m: (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) for m in (aiortc_h264, aiortc_vpx)}
+_CODEC_MODULES: tuple[Any, ...] = (aiortc_h264, aiortc_vpx)  # their bitrate constants are patched (not typed)
+_ORIG_BITRATES = {m: (m.MIN_BITRATE, m.DEFAULT_BITRATE, m.MAX_BITRATE) for m in _CODEC_MODULES}
 _ORIG_REMOVE_FRAME = JitterBuffer._remove_frame
 _ORIG_EXT_CONFIGURE = aiortc_rtp.HeaderExtensionsMap.configure
 _ORIG_EXT_SET = aiortc_rtp.HeaderExtensionsMap.set
@@ -91,7 +92,7 @@ def configure_h264(preset: str = "ultrafast", use_nvenc: bool = False) -> None:
     """Make aiortc's H.264 encoder use `preset` (libx264) or h264_nvenc with low-latency options."""
     extra = {"preset": preset, "tune": "zerolatency"}
 
-    def create(name: str, mode: str | None = None) -> Any:
+    def create(name: str, mode: Literal["r", "w"] | None = None) -> Any:
         if name == "libx264" and mode == "w":
             if use_nvenc:
                 return _CodecContextProxy(av.CodecContext.create("h264_nvenc", "w"), NVENC_OPTIONS, replace=True)
@@ -113,7 +114,7 @@ def _shim(module_av: Any, create: Any) -> types.ModuleType:
 def configure_vp8() -> None:
     """Merge VP8_OPTIONS into the options aiortc's VP8 encoder sets on its libvpx context."""
 
-    def create(name: str, mode: str | None = None) -> Any:
+    def create(name: str, mode: Literal["r", "w"] | None = None) -> Any:
         if name == "libvpx" and mode == "w":
             return _CodecContextProxy(av.CodecContext.create(name, mode), VP8_OPTIONS)
         return av.CodecContext.create(name, mode)
@@ -124,7 +125,7 @@ def configure_vp8() -> None:
 
 def set_bitrate_bounds(max_bps: int, min_bps: int | None = None) -> None:
     """Upper (and lower) bound of the sender bitrate that aiortc's congestion feedback may choose."""
-    for mod in (aiortc_h264, aiortc_vpx):
+    for mod in _CODEC_MODULES:
         lo, default, _ = _ORIG_BITRATES[mod]
         mod.MAX_BITRATE = max_bps
         mod.MIN_BITRATE = min(min_bps if min_bps is not None else lo, max_bps)
@@ -139,8 +140,10 @@ def _remove_frame_on_marker(self: JitterBuffer, sequence_number: int) -> JitterF
         return _ORIG_REMOVE_FRAME(self, sequence_number)
     packets: list[Any] = []
     timestamp = None
+    origin = self._origin
+    assert origin is not None  # aiortc calls this only once a packet is in
     for count in range(self._capacity):
-        packet = self._packets[(self._origin + count) % self._capacity]
+        packet = self._packets[(origin + count) % self._capacity]
         if packet is None:
             return None
         if timestamp is None:

@@ -23,8 +23,10 @@ from fitmirror.errors import FitmirrorError, ForbiddenOriginError, InputError, U
 from server import aiortc_patches
 from server import protocol as P
 from server.catalog_db import CatalogDB
+from server.manager import SessionManager
 from server.metrics import Metrics
-from server.session import Session, SessionManager, TokenBucket, rate_limited_msg
+from server.ratelimit import TokenBucket, rate_limited_msg
+from server.session import Session
 
 log = logging.getLogger("fitmirror.server.app")
 
@@ -33,7 +35,7 @@ TEST_PAGE_ROOT = Path(__file__).resolve().parent / "testpage"
 MANAGER = web.AppKey("manager", SessionManager)
 METRICS = web.AppKey("metrics", Metrics)
 SETTINGS = web.AppKey("settings", Settings)
-OPEN_WS = web.AppKey("open_ws", weakref.WeakSet)
+OPEN_WS = web.AppKey("open_ws", weakref.WeakSet[web.WebSocketResponse])
 STARTED = web.AppKey("started", float)
 PRELOAD = web.AppKey("preload", dict)  # start-up warm-up: {"status": {name: loading|ok|failed: why}, tasks}
 WS_PER_CLIENT = web.AppKey("ws_per_client", dict)  # client address -> open websockets
@@ -109,8 +111,9 @@ async def security_headers(request: web.Request, resp: web.StreamResponse) -> No
 def error_response(e: FitmirrorError, msg_id: Any = None) -> web.Response:
     body: dict[str, Any] = {"type": "error", **e.to_dict()}
     headers = {}
-    if getattr(e, "retry_after_s", None):  # capacity (503), per-client limits (429)
-        headers["Retry-After"] = str(e.retry_after_s)
+    retry_after_s = getattr(e, "retry_after_s", None)
+    if retry_after_s:  # capacity (503), per-client limits (429)
+        headers["Retry-After"] = str(retry_after_s)
     return web.json_response(body, status=e.http_status, headers=headers)
 
 
@@ -396,7 +399,8 @@ def create_app(settings: Settings | None = None, *, peer_routes: bool = True, pr
 
     async def on_shutdown(app: web.Application) -> None:
         await app[MANAGER].shutdown(settings.drain_timeout_s)
-        for ws in list(app[OPEN_WS]):
+        open_ws: weakref.WeakSet[web.WebSocketResponse] = app[OPEN_WS]
+        for ws in list(open_ws):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
         from server.pipeline import clear_pool
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
+from typing import Any
 
 from aiohttp import web
 
@@ -55,7 +56,7 @@ def _db(request: web.Request) -> CatalogDB:
 async def list_products(request: web.Request) -> web.Response:
     p = request.query
     try:
-        kw = {
+        kw: dict[str, Any] = {
             "category": _choice(p, "category", CATEGORIES),
             "color": _choice(p, "color", COLOR_NAMES),
             "occasion": _choice(p, "occasion", OCCASIONS),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import JSON, Float, ForeignKey, String, create_engine, func, or_, select
 from sqlalchemy.engine import Engine
@@ -88,7 +89,7 @@ class CatalogDB:
             url = get_settings().catalog_url
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        kw = {"connect_args": {"check_same_thread": False}} if url.startswith("sqlite") else {}
+        kw: dict[str, Any] = {"connect_args": {"check_same_thread": False}} if url.startswith("sqlite") else {}
         if url == "sqlite:///:memory:":
             from sqlalchemy.pool import StaticPool
 

@@ -94,6 +94,11 @@ class Pipeline:
             stage.close()
 
 
+def _close_all(stages: list[Stage]) -> None:
+    for stage in stages:
+        stage.close()
+
+
 def _reset_stage(stage: Stage) -> None:
     """Stages with per-session state (tracking, shape, outfit) have `reset()`; stateless ones need none."""
     reset = getattr(stage, "reset", None)
@@ -183,7 +188,7 @@ class OverlappedPipeline(Pipeline):
         try:
             for stage in self.front:
                 stage.close()
-            self._back_pool.submit(lambda: [stage.close() for stage in self.back]).result()
+            self._back_pool.submit(_close_all, self.back).result()  # on the thread that owns their GL context
         finally:
             self._back_pool.shutdown(wait=True)
 

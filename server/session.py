@@ -17,35 +17,34 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import av
-import cv2
 import numpy as np
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
-    RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
 
-from fitmirror.catalog import CatalogIndex
 from fitmirror.config import Settings
-from fitmirror.errors import CapacityError, FitmirrorError, InputError, RateLimitError
+from fitmirror.errors import FitmirrorError, InputError
 from fitmirror.frame import FrameIn, PipelineResult, RenderState
 from fitmirror.log import session_id_var
-from render.layout import blank, label, n_tracks, output_sizes
+from render.layout import output_sizes
 from server import protocol as P
 from server.aiortc_patches import drain_newest
+from server.media import AudioBuffer, PacedVideoTrack
 from server.pipeline import Pipeline, build_pipeline
-from server.state import ActionRefused, SessionState, demo_outfit_items
+from server.ratelimit import RateMeter, TokenBucket, rate_limited_msg
+from server.sdp import check_offer, munge_answer, parse_ice_servers
+from server.state import ActionRefused, SessionState
 
 if TYPE_CHECKING:
-    from server.catalog_db import CatalogDB
+    from fitmirror.catalog import CatalogIndex
     from server.metrics import Metrics
 
 log = logging.getLogger("fitmirror.server.session")
@@ -54,224 +53,28 @@ Reply = Callable[[str], Awaitable[None]]
 CONTROL_QUEUE = 32
 FLOOD_ERRORS = 20  # rate-limited messages answered with an error before we stop answering
 FLOOD_CLOSE = 400  # rate-limited messages after which the session is closed
-VIDEO_CLOCK = 90_000
 MAX_VOICE_PENDING = 3  # spoken commands parsed at once per session; more get a "busy" error
 
 
-class TokenBucket:
-    def __init__(self, rate_per_s: float, burst: float) -> None:
-        self.rate, self.burst = rate_per_s, burst
-        self.tokens, self.t = burst, time.monotonic()
+class SessionHost(Protocol):
+    """What a session needs of the server that holds it (`server.manager.SessionManager`)."""
 
-    @classmethod
-    def for_messages(cls, rate_per_s: float) -> TokenBucket:
-        """The control channel's limit (before and after the offer): a burst of two seconds' worth, at least 4."""
-        return cls(rate_per_s, max(4.0, 2 * rate_per_s))
+    settings: Settings
+    metrics: Metrics
+    catalog_index: CatalogIndex
+    demo_outfit: list[dict[str, Any]]
 
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
-        self.t = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
+    def release(self, session: Session, reason: str) -> None: ...
 
+    async def parse_command(self, text: str, lang: str, state: Any, key: str) -> Any: ...
 
-class RateMeter:
-    """Events per second over the last few seconds."""
-
-    def __init__(self, window_s: float = 3.0) -> None:
-        self.window = window_s
-        self.times: deque[float] = deque(maxlen=512)
-
-    def tick(self, n: int = 1) -> None:
-        now = time.monotonic()
-        for _ in range(min(n, 8)):
-            self.times.append(now)
-
-    def rate(self) -> float:
-        now = time.monotonic()
-        while self.times and now - self.times[0] > self.window:
-            self.times.popleft()
-        if len(self.times) < 2:
-            return 0.0
-        return (len(self.times) - 1) / max(1e-3, now - self.times[0])
-
-
-KEEPALIVE_S = 0.5  # an output track repeats its last image after this long without a new one
-
-
-def video_frame(img: np.ndarray) -> av.VideoFrame:
-    """RGB image -> the encoders' own format (yuv420p) when the size allows it (even sides), else rgb24."""
-    h, w = img.shape[:2]
-    if h % 2 or w % 2:
-        return av.VideoFrame.from_ndarray(img, format="rgb24")
-    return av.VideoFrame.from_ndarray(cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
-
-
-class PacedVideoTrack(MediaStreamTrack):
-    """Output track: emits the newest pipeline image at most `fps` times a second, and repeats the last image
-    only as a keep-alive (KEEPALIVE_S without a new one: a stalled webcam, a slow first frame). Repeating at the
-    full rate, as before, spent an encode per repeat (~40 % of the frames sent when the pipeline makes 12 fps of
-    30) on pixels the viewer already shows.
-
-    Frames go to the encoder as yuv420p converted by OpenCV (0.2 ms at 1152x384): an rgb24 frame makes the
-    encoder convert it with swscale's generic path, ~7 ms of the ~11 ms per VP8 frame."""
-
-    kind = "video"
-
-    def __init__(self, size: tuple[int, int], fps: int, on_frame: Callable[[bool], None]) -> None:
-        super().__init__()
-        self._period = 1.0 / fps
-        self._img = blank(size)
-        label(self._img, "waiting for camera...", "top")
-        self._new = asyncio.Event()
-        self._last_emit: float | None = None
-        self._t0: float | None = None
-        self._repeating = False
-        self._on_frame = on_frame
-        self._cached: tuple[int, av.VideoFrame] | None = None
-
-    def push(self, img: np.ndarray) -> None:
-        self._img = img
-        self._new.set()
-
-    async def recv(self) -> av.VideoFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._last_emit is not None:
-            earliest = self._last_emit + 0.85 * self._period
-            now = time.monotonic()
-            if now < earliest:
-                await asyncio.sleep(earliest - now)
-            if not self._new.is_set():
-                timeout = self._last_emit + max(KEEPALIVE_S, 1.5 * self._period) - time.monotonic()
-                if timeout > 0:
-                    try:
-                        await asyncio.wait_for(self._new.wait(), timeout)
-                    except TimeoutError:
-                        pass
-        if self.readyState != "live":
-            raise MediaStreamError
-        self._repeating = not self._new.is_set()
-        self._new.clear()
-        img = self._img
-        if self._cached is not None and self._cached[0] == id(img):
-            frame = self._cached[1]
-        else:
-            frame = video_frame(img)
-            self._cached = (id(img), frame)
-        now = time.monotonic()
-        if self._t0 is None:
-            self._t0 = now
-        frame.pts = int((now - self._t0) * VIDEO_CLOCK)
-        frame.time_base = Fraction(1, VIDEO_CLOCK)
-        self._last_emit = now
-        self._on_frame(self._repeating)
-        return frame
-
-
-class AudioBuffer:
-    """Bounded buffer of 16 kHz mono int16 audio (the voice stage reads it); the oldest audio is dropped."""
-
-    RATE = 16_000
-
-    def __init__(self, max_s: float) -> None:
-        self.max_samples = int(max_s * self.RATE)
-        self.chunks: deque[np.ndarray] = deque()
-        self.samples = 0
-        self.dropped_samples = 0
-        self.total_samples = 0
-
-    def append(self, pcm: np.ndarray) -> None:
-        self.chunks.append(pcm)
-        self.samples += len(pcm)
-        self.total_samples += len(pcm)
-        while self.samples > self.max_samples and self.chunks:
-            old = self.chunks.popleft()
-            self.samples -= len(old)
-            self.dropped_samples += len(old)
-
-    def take(self) -> np.ndarray:
-        if not self.chunks:
-            return np.zeros(0, np.int16)
-        out = np.concatenate(list(self.chunks))
-        self.chunks.clear()
-        self.samples = 0
-        return out
-
-
-def parse_ice_servers(spec: str) -> list[RTCIceServer]:
-    """'stun:host:3478,turn:user:pass@host:3478' -> RTCIceServer list."""
-    servers = []
-    for url in filter(None, (u.strip() for u in spec.split(","))):
-        m = re.match(r"^(turns?):([^:@]+):([^@]+)@(.+)$", url)
-        if m:
-            servers.append(RTCIceServer(urls=f"{m[1]}:{m[4]}", username=m[2], credential=m[3]))
-        else:
-            servers.append(RTCIceServer(urls=url))
-    return servers
-
-
-def munge_answer(sdp: str, min_kbps: int, max_kbps: int) -> str:
-    """Add x-google-{min,start,max}-bitrate to the video fmtp lines so browsers send the webcam fast enough
-    (aiortc's REMB estimate otherwise starves the uplink; see notes/stack-webrtc.md)."""
-    if not min_kbps and not max_kbps:
-        return sdp
-    params = []
-    if min_kbps:
-        params += [f"x-google-min-bitrate={min_kbps}", f"x-google-start-bitrate={min_kbps}"]
-    if max_kbps:
-        params.append(f"x-google-max-bitrate={max_kbps}")
-    extra = ";".join(params)
-    lines = sdp.split("\r\n")
-    video_pts: set[str] = set()
-    in_video = False
-    for line in lines:
-        if line.startswith("m="):
-            in_video = line.startswith("m=video")
-        elif in_video and line.startswith("a=rtpmap:"):
-            pt, codec = line[9:].split(" ", 1)
-            if codec.upper().startswith(("VP8/", "H264/")):
-                video_pts.add(pt)
-    out, in_video, have_fmtp = [], False, set()
-    for line in lines:
-        if line.startswith("a=fmtp:") and line[7:].split(" ", 1)[0] in video_pts:
-            line = f"{line};{extra}"
-            have_fmtp.add(line[7:].split(" ", 1)[0])
-        out.append(line)
-        if line.startswith("a=rtpmap:") and line[9:].split(" ", 1)[0] in video_pts:
-            pt = line[9:].split(" ", 1)[0]
-            if f"a=fmtp:{pt} " not in sdp:
-                out.append(f"a=fmtp:{pt} {extra}")
-    return "\r\n".join(out)
-
-
-def check_offer(sdp: str, layout: str, n_views: int, s: Settings) -> None:
-    """Cheap checks before any resources are taken (so bad offers get a 400 even when the server is full)."""
-    if len(sdp.encode()) > s.max_sdp_bytes:
-        raise InputError(f"SDP offer of {len(sdp)} bytes exceeds the limit of {s.max_sdp_bytes} bytes")
-    if not sdp.startswith("v=0"):
-        raise InputError("malformed SDP offer: it must start with 'v=0'")
-    if not re.search(r"^a=fingerprint:[\w-]+ [0-9A-Fa-f:]{32,}\s*$", sdp, re.M):
-        raise InputError(
-            "the SDP offer has no DTLS fingerprint (a=fingerprint): media would not be encrypted",
-            hint="send the offer your WebRTC stack made (browsers and aiortc include the fingerprint)",
-        )
-    n_video = len(re.findall(r"^m=video ", sdp, re.M))
-    if not n_video:
-        raise InputError("malformed SDP offer: it has no video m-line", hint="add the webcam track (sendrecv video)")
-    n_out = n_tracks(layout, n_views)
-    if n_video < n_out:
-        raise InputError(
-            f"layout '{layout}' with {n_out} views needs {n_out} video transceivers, the offer has {n_video}",
-            hint="add one sendrecv transceiver for the webcam plus recvonly video transceivers for the other views",
-        )
+    def voice_engine(self) -> Any: ...
 
 
 class Session:
-    def __init__(self, manager: SessionManager, options: P.SessionOptions) -> None:
+    """One peer: its media loops, its control channel, its state and its pipeline."""
+
+    def __init__(self, manager: SessionHost, options: P.SessionOptions) -> None:
         s = manager.settings
         self.manager = manager
         self.settings: Settings = s
@@ -519,7 +322,7 @@ class Session:
                 frame = await track.recv()
             except MediaStreamError:
                 break
-            for out in resampler.resample(frame):
+            for out in resampler.resample(frame):  # type: ignore[arg-type]  # an audio track's frames
                 pcm = out.to_ndarray().reshape(-1).astype(np.int16, copy=False)
                 self.audio.append(pcm)
             if self.voice is None and self.settings.voice_commands:
@@ -780,194 +583,5 @@ class Session:
         self.closed.set()
 
 
-def catalog_index(db: CatalogDB) -> CatalogIndex:
-    """The shop's catalogue as an in-memory index, read once (blocking)."""
-    return CatalogIndex(db.all())
-
-
-def rate_limited_msg(rate_per_s: float) -> str:
-    """The error a refused control message gets (before the offer too)."""
-    return P.error_msg(
-        "rate_limited",
-        f"more than {rate_per_s:g} messages per second",
-        hint="slow down; the session closes if the flood continues",
-    )
-
-
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith((".", "!", "?", "。", "！", "？")) else ".")
-
-
-class SessionManager:
-    """Owns all sessions of one app: capacity, creation, shutdown, and the shared nlu worker."""
-
-    def __init__(self, settings: Settings, metrics: Metrics, catalog_db: CatalogDB) -> None:
-        self.settings = settings
-        self.metrics = metrics
-        self.catalog_db = catalog_db
-        self.sessions: dict[str, Session] = {}
-        # resolved once at start-up: a bad setting fails here, and the catalogue import stays off the event loop
-        self.demo_outfit = demo_outfit_items(settings.demo_outfit)
-        self.catalog_index = catalog_index(
-            catalog_db
-        )  # what commands are checked against (refresh_catalog after edits)
-        self.accepting = True
-        self._nlu_pool: ThreadPoolExecutor | None = None
-        self._voice: Any = None
-        self._llm: Any = None  # fitmirror.worker.Supervisor, see llm_worker()
-        self._asr: Any = None
-        metrics.bind_sessions(lambda: len(self.sessions), settings.max_sessions)
-        metrics.bind_fps(
-            lambda: sum(s.fps_in.rate() for s in list(self.sessions.values())),
-            lambda: sum(s.fps_out.rate() for s in list(self.sessions.values())),
-        )
-
-    def reserve(self, options: P.SessionOptions, client: str = "") -> Session:
-        """Create a session object and take its slot synchronously (so concurrent offers cannot overbook).
-
-        Offers whose ICE never completes cannot squat the server: at most `connecting_limit` sessions may be
-        connecting at once, one client address at most `max_connecting_per_client` of them and
-        `max_sessions_per_client` sessions in all, and each has `ice_timeout_s` to connect."""
-        s = self.settings
-        if not self.accepting:
-            self.metrics.sessions_rejected.labels("shutting_down").inc()
-            raise CapacityError("the server is shutting down", retry_after_s=5, hint="reconnect in a few seconds")
-        mine = [x for x in self.sessions.values() if x.client == client]
-        if len(mine) >= s.max_sessions_per_client or (
-            sum(not x.connected for x in mine) >= s.max_connecting_per_client
-        ):
-            self.metrics.sessions_rejected.labels("per_client").inc()
-            raise RateLimitError(
-                f"this address already holds {len(mine)} fitting-room session(s)", retry_after_s=int(s.ice_timeout_s),
-                hint="close the other session (tab) first",
-            )  # fmt: skip
-        if sum(not x.connected for x in self.sessions.values()) >= s.connecting_limit:
-            self.metrics.sessions_rejected.labels("connecting").inc()
-            raise CapacityError(
-                "too many sessions are connecting right now", retry_after_s=2, hint="retry in a couple of seconds"
-            )
-        if len(self.sessions) >= self.settings.max_sessions:
-            self.metrics.sessions_rejected.labels("full").inc()
-            raise CapacityError(
-                f"all {self.settings.max_sessions} fitting-room sessions are in use",
-                retry_after_s=10,
-                hint="try again shortly; the server limits concurrent sessions (FITMIRROR_MAX_SESSIONS)",
-            )
-        session = Session(self, options)
-        session.client = client
-        self.sessions[session.id] = session
-        self.metrics.sessions.set(len(self.sessions))
-        self.metrics.sessions_total.inc()
-        return session
-
-    async def open(self, offer: P.OfferMsg, client: str = "") -> tuple[Session, str]:
-        o = offer.options
-        check_offer(
-            offer.sdp, o.layout or self.settings.default_layout, len(o.views or self.settings.views), self.settings
-        )
-        session = self.reserve(offer.options, client)
-        try:
-            answer = await session.start(offer.sdp, offer.sdp_type)
-        except BaseException:
-            await session.close("bad_offer")
-            raise
-        return session, answer
-
-    def refresh_catalog(self) -> None:
-        """Re-read the catalogue (blocking: call from an executor) after products were added or removed; open
-        sessions check their next commands against it."""
-        self.catalog_index = catalog_index(self.catalog_db)
-        for s in self.sessions.values():
-            s.state.catalog = self.catalog_index
-
-    def release(self, session: Session, reason: str) -> None:
-        if self.sessions.pop(session.id, None) is not None:
-            self.metrics.sessions_closed.labels(reason).inc()
-        self.metrics.sessions.set(len(self.sessions))
-
-    async def run_nlu(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Language work that stays in this process (no LLM worker) runs on one shared thread."""
-        if self._nlu_pool is None:
-            self._nlu_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fm-nlu")
-        return await asyncio.get_running_loop().run_in_executor(self._nlu_pool, fn, *args)
-
-    def _worker_event(self, worker: str, kind: str) -> None:
-        self.metrics.worker_restarts.labels(worker, kind).inc()
-
-    def llm_worker(self) -> Any:
-        """The supervised LLM process (`nlu.worker`), or None when the LLM needs none (off, HTTP endpoint, or
-        llm_process=false). Created on first use; started by the preload or the first free-form command."""
-        from nlu.worker import llm_supervisor, local_llm
-
-        if not (self.settings.llm_process and local_llm(self.settings)):
-            return None
-        if self._llm is None:
-            self._llm = llm_supervisor(self.settings, self._worker_event)
-            self.metrics.bind_worker("llm", self._llm)
-        return self._llm
-
-    def asr_worker(self) -> Any:
-        """The supervised speech-recognition process, or None with asr_process=false."""
-        from nlu.worker import asr_supervisor
-
-        if not self.settings.asr_process:
-            return None
-        if self._asr is None:
-            self._asr = asr_supervisor(self.settings, self._worker_event)
-            self.metrics.bind_worker("asr", self._asr)
-        return self._asr
-
-    def workers(self) -> dict[str, Any]:
-        """What /readyz reports about the worker processes."""
-        return {w.config.name: w.status.to_dict() for w in (self._llm, self._asr) if w is not None}
-
-    async def preload_llm(self) -> float:
-        """Start the LLM (worker) and evaluate its system prompt; returns seconds (0 with the LLM off)."""
-        worker = self.llm_worker()
-        if worker is not None:
-            return round(await worker.wait_ready(), 2)
-        from server.commands import preload_llm_in_process
-
-        return await self.run_nlu(preload_llm_in_process)
-
-    async def parse_command(self, text: str, lang: str, state: Any, key: str) -> Any:
-        """A command the rules could not settle: the LLM worker (crash-isolated, fair across sessions by `key`),
-        or the in-process parser when there is no worker."""
-        from server.commands import CommandResult, llm_context, parse_command
-
-        worker = self.llm_worker()
-        if worker is None:
-            return await self.run_nlu(parse_command, text, lang, state)
-        ctx = llm_context(lang, state)
-        result, _ = await worker.call("parse", {"text": text, "ctx": ctx}, key=key)
-        return CommandResult(result["actions"], result["reply"], result["backend_used"], result.get("lang", lang))
-
-    def voice_engine(self) -> Any:
-        if self._voice is None:
-            from server.voice import VoiceEngine
-
-            self._voice = VoiceEngine(self.asr_worker())
-        return self._voice
-
-    async def shutdown(self, drain_s: float) -> None:
-        """Stop accepting, ask clients to leave, wait up to drain_s, then close what is left."""
-        self.accepting = False
-        sessions = list(self.sessions.values())
-        for s in sessions:
-            await s.broadcast(P.error_msg("shutting_down", "the server is shutting down", hint="reconnect later"))
-        waits = [asyncio.ensure_future(s.closed.wait()) for s in sessions]
-        if waits:
-            await asyncio.wait(waits, timeout=drain_s)
-            for w in waits:
-                w.cancel()
-        await asyncio.gather(*(s.close("shutdown") for s in list(self.sessions.values())), return_exceptions=True)
-        if self._nlu_pool is not None:
-            self._nlu_pool.shutdown(wait=False, cancel_futures=True)
-            self._nlu_pool = None
-        if self._voice is not None:
-            self._voice.close()
-            self._voice = None
-        for w in (self._llm, self._asr):
-            if w is not None:
-                await w.close()
-        self._llm = self._asr = None

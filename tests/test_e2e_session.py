@@ -9,9 +9,10 @@ import pytest
 
 from fitmirror.config import Settings
 from fitmirror.errors import ConfigError
+from server.manager import SessionManager
 from server.metrics import Metrics
 from server.protocol import SessionOptions
-from server.session import Session, SessionManager
+from server.session import Session
 from server.size_reply import size_reply
 from server.state import SessionState, demo_outfit_items
 

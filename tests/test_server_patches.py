@@ -16,7 +16,8 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from server import aiortc_patches as patches
-from server.session import munge_answer, video_frame
+from server.media import video_frame
+from server.sdp import munge_answer
 
 
 def _frames(n: int, size=(640, 480)):

@@ -18,7 +18,7 @@ from PIL import Image
 
 from fitmirror.config import Settings
 from server.app import MANAGER, create_app, start_site
-from server.session import KEEPALIVE_S
+from server.media import KEEPALIVE_S
 from server.testclient import Client, HTTPError, StampedCamera
 
 pytestmark = pytest.mark.timeout(120)
