@@ -110,9 +110,8 @@ async def get_texture(request: web.Request) -> web.Response:
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 
-def add_routes(app: web.Application, db: CatalogDB | None = None) -> CatalogDB:
-    """Register the catalogue routes; opens (and seeds on first use) the DB at get_settings().catalog_url."""
-    db = db or CatalogDB()
+def add_routes(app: web.Application, db: CatalogDB) -> CatalogDB:
+    """Register the catalogue routes over the app's one catalogue (`create_app` opens it)."""
     app[CATALOG_DB] = db
     app.router.add_get("/api/catalog", list_products)
     app.router.add_get("/api/catalog/{id}", get_product)
