@@ -106,7 +106,8 @@ def test_typed_measurements_need_no_ansur_files(monkeypatch):
         fresh = np.linalg.lstsq(x, a["hips_cm"], rcond=None)[0]
         assert np.allclose(doc["with_sex"]["coef"]["hips_cm"], fresh, rtol=1e-6, atol=1e-6)
     code = (
-        "import avatar.shape as s; from pathlib import Path; s.ANSUR_DIR = Path('/nonexistent'); "
+        "import avatar.shape as s, avatar.shape.ansur_data as raw; from pathlib import Path; "
+        "raw.ANSUR_DIR = Path('/nonexistent'); "
         "assert s.ansur() is None; g, sd = s.estimate_from_height_weight(176, 80); "
         "assert 90 < g['chest_cm'] < 115 and 80 < g['waist_cm'] < 105 and 1 < sd['hips_cm'] < 6, (g, sd); "
         "r = s.shape_from_measurements(176, weight_kg=80); print(round(r.measurements.height_cm, 1))"
@@ -230,3 +231,17 @@ def test_cli_fit_json_and_errors(persons, tmp_path, capsys, artifacts):
         main(["fit", "--image", str(blank), "--height-cm", "170"])
     with pytest.raises(ImplausibleMeasurementError):
         main(["fit", "--image", str(persons / "ootd__model_4.png"), "--height-cm", "17"])
+
+
+def test_shipped_ansur_ranges_are_a_fresh_build(shared_data):
+    """avatar/data/ansur_ranges.json (what typed measurements are checked against on every server) is what
+    scripts/build_ansur_ranges.py makes from ANSUR II today."""
+    import subprocess
+    import sys
+
+    from fitmirror.config import REPO_ROOT
+
+    out = subprocess.run(
+        [sys.executable, "scripts/build_ansur_ranges.py", "--check"], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
