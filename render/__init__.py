@@ -22,6 +22,8 @@ Public interface (keep stable; see docs/render.md):
         r.composite_ar(frame_rgb, scene, camera, person_mask=None, occluder_mask=None, feather_px=1) -> HxWx3 uint8
              (garments = visible meshes over the frame; the body visible=False writes depth only; see docs/render.md)
         r.triangle_ids(vertices, faces, camera: Camera) -> (H,W) int32, -1 = background
+        (its parts: render.shaders GLSL sources, render.gpu_cache the GPU copies of meshes and the framebuffers,
+         render.composite the AR blend over the frame in numpy)
     from render.diff import rasterize, interpolate, soft_silhouette, blur, render_colors, project, Fragments
         rasterize(vertices (N,3) torch, faces, camera: Camera, rasterizer=None, tri_id=None) -> Fragments
         interpolate(attr (N,C) | (F,3,C), frags, background=0) -> (H,W,C)
