@@ -7,10 +7,11 @@ export ANNY_CACHE_DIR ?= $(FITMIRROR_CACHE_DIR)/anny
 # Tests and benchmarks run in a network namespace with loopback only (as root), so WebRTC never leaves the host.
 NETNS := $(shell if [ "$$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then echo "unshare -n"; fi)
 PYTEST_ARGS ?=
-# `make bench BENCH_ARGS=--quick` for a smoke-sized run (minutes instead of an hour).
+# `make bench BENCH_ARGS=--quick` for a smoke-sized run (minutes instead of an hour), `BENCH_ARGS="--only render"`
+# for one section (names: benchmarks/__init__.py BENCHES). The benchmarks run from the checkout, never installed.
 BENCH_ARGS ?=
 
-.PHONY: setup run test test-fast bench lint typecheck doctor clean docker
+.PHONY: setup run test test-fast test-js bench lint typecheck doctor clean docker
 
 setup:
 	@bash scripts/setup.sh
@@ -20,7 +21,7 @@ run: setup
 
 test: setup
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check --quiet . || { echo "ruff found problems (run: $(BIN)/ruff check --fix . && $(BIN)/ruff format .)"; exit 1; }
-	@$(MAKE) --no-print-directory typecheck
+	@$(MAKE) --no-print-directory typecheck test-js
 	@mkdir -p tests/artifacts
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)'
 
@@ -28,11 +29,17 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -m fast $(PYTEST_ARGS)
 
+# The browser client's pure modules under node:test, and its JS type check (web_client/jsconfig.json). The
+# files are listed by the shell: Node 21+ no longer searches a directory given to --test.
+test-js: setup
+	node --test web_client/test/*.test.js
+	web_client/node_modules/.bin/tsc -p web_client/jsconfig.json
+
 bench: setup
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; FITMIRROR_ICE_LOOPBACK=1 $(BIN)/fitmirror bench $(BENCH_ARGS)'
 
 # The frame contract, the stages' typed seams and server/ (the files are listed in pyproject.toml [tool.mypy]).
-typecheck:
+typecheck: setup
 	$(BIN)/mypy
 
 lint:

@@ -14,6 +14,48 @@
 //   state | transcript | reply | tracking | ack | error | stats   {msg} for that message type
 //   quality {fps, rttMs, kbpsIn, kbpsOut, width, height}
 
+/**
+ * A JSON control message from the server ({type: "state", ...}, {type: "ack", id, reply}, ...).
+ * @typedef {{type?: string, id?: string, [key: string]: any}} Message
+ */
+/**
+ * A structured action for the server, e.g. {type: "set_size", size: "M"} (server/protocol.py).
+ * @typedef {{type: string, [key: string]: unknown}} Action
+ */
+/**
+ * @typedef {object} StatusDetail
+ * @property {"idle"|"connecting"|"connected"|"reconnecting"|"full"|"unreachable"|"failed"|"closed"} state
+ * @property {number} [retryInS]  seconds until the next try
+ * @property {string} [detail]  why (an error's message)
+ * @property {number} [attempt]
+ * @property {boolean} [lost]  connecting again after an established session dropped
+ * @property {"ws"|"http"} [via]  how the session was signalled
+ */
+/**
+ * @typedef {object} Quality
+ * @property {number|null} fps  received video frames per second
+ * @property {number|null} rttMs  round trip of the last ping
+ * @property {number} kbpsIn
+ * @property {number} kbpsOut
+ * @property {number} width
+ * @property {number} height
+ */
+/**
+ * The events of a FitConnection, by name.
+ * @typedef {object} FitConnectionEventMap
+ * @property {CustomEvent<StatusDetail>} status
+ * @property {CustomEvent<{track: MediaStreamTrack, streams: readonly MediaStream[], index: number}>} track
+ * @property {CustomEvent<Quality>} quality
+ * @property {CustomEvent<{msg: Message}>} message
+ * @property {CustomEvent<{msg: Message}>} state
+ * @property {CustomEvent<{msg: Message}>} transcript
+ * @property {CustomEvent<{msg: Message}>} reply
+ * @property {CustomEvent<{msg: Message}>} tracking
+ * @property {CustomEvent<{msg: Message}>} ack
+ * @property {CustomEvent<{msg: Message}>} error
+ * @property {CustomEvent<{msg: Message}>} stats
+ */
+
 const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 15000, factor: 2 };
 const ICE_GATHER_TIMEOUT_MS = 3000;
 const ANSWER_TIMEOUT_MS = 15000;
@@ -102,6 +144,8 @@ export class FitConnection extends EventTarget {
    * @param {"auto"|"ws"|"http"} [cfg.signalling]  auto = websocket, POST /offer if the socket fails
    * @param {number} [cfg.extraVideoTracks]  extra recvonly video transceivers (layout "tracks")
    * @param {object} [cfg.backoff]  {initialMs, maxMs, factor}
+   * @param {number} [cfg.pingIntervalMs]  how often to measure the round trip (default 2000)
+   * @param {number} [cfg.silentDropMs]  silence after which the server counts as gone (default 4000)
    */
   constructor(cfg) {
     super();
@@ -137,6 +181,17 @@ export class FitConnection extends EventTarget {
   }
 
   // --- public API -----------------------------------------------------------------------------------
+
+  /**
+   * EventTarget's, typed by FitConnectionEventMap (so a listener knows its event's detail).
+   * @template {keyof FitConnectionEventMap} K
+   * @param {K} type
+   * @param {(ev: FitConnectionEventMap[K]) => void} listener
+   * @param {boolean | AddEventListenerOptions} [options]
+   */
+  addEventListener(type, listener, options) {
+    super.addEventListener(type, /** @type {EventListener} */ (listener), options);
+  }
 
   /** Start (and keep) a session: connects, then reconnects after drops until close() is called. */
   start() {

@@ -2,11 +2,24 @@
 // push-to-talk microphone, outfit panel, fit map, connection quality and automatic reconnect.
 
 import { getProduct, listProducts, textureUrl } from "./catalog.js";
-import { applyI18n, onLangChange, speechLang, t, toggleLang } from "./i18n.js";
+import { bindPageCommands } from "./commands.js";
+import { applyI18n, onLangChange, t, toggleLang } from "./i18n.js";
 import { openCamera, setMic } from "./media.js";
-import { SIZES, VIEWS, adviceText, itemChoices, itemLabel, openPageConnection, pageParams, swatchColor } from "./ui.js";
+import {
+  CHART_SIZES,
+  VIEWS,
+  adviceText,
+  comparedSizes,
+  itemChoices,
+  itemLabel,
+  openPageConnection,
+  pageParams,
+  swatchColor,
+} from "./ui.js";
 
-const $ = (id) => document.getElementById(id);
+const $ = (/** @type {string} */ id) => document.getElementById(id);
+/** The returned try-on video. */
+const remote = /** @type {HTMLVideoElement} */ ($("remote"));
 const params = pageParams();
 const app = {
   conn: null,
@@ -22,6 +35,8 @@ window.fitmirror = app; // for tests and debugging in the console
 
 applyI18n();
 $("lang").addEventListener("click", toggleLang);
+// chat form, push-to-talk (#ptt) and send(actions) for the outfit panel's controls
+const { send } = bindPageCommands({ getConn: () => app.conn, getStream: () => app.stream });
 
 // --- camera --------------------------------------------------------------------------------------------
 
@@ -38,12 +53,12 @@ async function startCamera() {
     $("cam-retry").hidden = false;
     return null;
   }
-  $("local").srcObject = res.stream;
+  /** @type {HTMLVideoElement} */ ($("local")).srcObject = res.stream;
   $("cam-msg").textContent = t("camera.ok");
   $("cam-msg").dataset.kind = "ok";
   $("cam-msg").dataset.key = "camera.ok";
   $("mic-msg").hidden = res.micOk;
-  $("ptt").disabled = !res.micOk;
+  /** @type {HTMLButtonElement} */ ($("ptt")).disabled = !res.micOk;
   setMic(res.stream, false); // push-to-talk: silent until the button is held
   return res.stream;
 }
@@ -55,9 +70,8 @@ function connect(stream) {
   app.conn = conn;
   conn.addEventListener("track", (ev) => {
     if (ev.detail.index !== 0) return;
-    const v = $("remote");
-    v.srcObject = new MediaStream([ev.detail.track]);
-    v.play().catch(() => {});
+    remote.srcObject = new MediaStream([ev.detail.track]);
+    remote.play().catch(() => {});
   });
   conn.addEventListener("state", (ev) => renderState(ev.detail.msg));
   conn.addEventListener("ack", (ev) => {
@@ -68,7 +82,6 @@ function connect(stream) {
   return conn;
 }
 
-const remote = $("remote");
 const markShown = () => {
   if (remote.videoWidth > 0 && app.videoShownAt == null) {
     app.videoShownAt = performance.now();
@@ -121,11 +134,11 @@ function renderState(state) {
   }
   $("outfit-empty").hidden = (state.outfit || []).length > 0;
   const item = currentItem();
-  const { colors, sizes } = item ? itemChoices(item) : { colors: [], sizes: SIZES };
+  const { colors, sizes } = item ? itemChoices(item) : { colors: [], sizes: CHART_SIZES };
   renderColors(colors, item && (item.color && (item.color.name || item.color)));
   renderSizes(sizes, state.size || (item && item.size));
   $("advice").textContent = adviceText(state) || "–";
-  $("fitmap").checked = !!state.fit_map;
+  /** @type {HTMLInputElement} */ ($("fitmap")).checked = !!state.fit_map;
   for (const b of $("views").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b.dataset.view === state.view));
 }
 
@@ -147,7 +160,7 @@ function renderColors(colors, selected) {
 }
 
 function renderSizes(sizes, selected) {
-  const sel = $("size");
+  const sel = /** @type {HTMLSelectElement} */ ($("size"));
   sel.replaceChildren();
   for (const s of sizes) {
     const o = document.createElement("option");
@@ -159,14 +172,18 @@ function renderSizes(sizes, selected) {
   if (!selected) sel.selectedIndex = -1;
 }
 
-$("size").addEventListener("change", (ev) => send([{ type: "set_size", size: ev.target.value }]));
-$("fitmap").addEventListener("change", (ev) => send([{ type: "fit_map", on: ev.target.checked }]));
+$("size").addEventListener("change", (ev) => {
+  const size = /** @type {HTMLSelectElement} */ (ev.target).value;
+  send([{ type: "set_size", size }]);
+});
+$("fitmap").addEventListener("change", (ev) => {
+  const on = /** @type {HTMLInputElement} */ (ev.target).checked;
+  send([{ type: "fit_map", on }]);
+});
 $("compare").addEventListener("change", (ev) => {
   const size = (app.state && app.state.size) || "M";
-  const i = SIZES.indexOf(size);
-  const next = SIZES[Math.min(SIZES.length - 1, i + 1)] || "L";
-  const sizes = ev.target.checked ? [size, next === size ? SIZES[Math.max(0, i - 1)] : next] : [size];
-  send([{ type: "compare_sizes", sizes }]);
+  const on = /** @type {HTMLInputElement} */ (ev.target).checked;
+  send([{ type: "compare_sizes", sizes: comparedSizes(size, on) }]);
 });
 
 function renderViews() {
@@ -221,58 +238,6 @@ async function loadProducts() {
     list.append(li);
   }
 }
-
-async function send(actions) {
-  if (!app.conn || !app.conn.canSend) return;
-  try {
-    await app.conn.actions(actions);
-  } catch (e) {
-    $("reply").textContent = t("error.generic", { detail: e.message });
-  }
-}
-
-// --- chat and push-to-talk -----------------------------------------------------------------------------
-
-$("chat-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const input = $("chat-input");
-  const text = input.value.trim();
-  if (!text || !app.conn || !app.conn.canSend) return;
-  input.value = "";
-  $("transcript").textContent = text;
-  try {
-    const ack = await app.conn.command(text, speechLang());
-    if (ack.reply) $("reply").textContent = ack.reply;
-  } catch (e) {
-    $("reply").textContent = t("error.generic", { detail: e.message });
-  }
-});
-
-const ptt = $("ptt");
-function talk(on) {
-  if (!app.stream || ptt.disabled) return;
-  setMic(app.stream, on);
-  ptt.setAttribute("aria-pressed", String(on));
-  ptt.classList.toggle("on", on);
-  $("ptt-text").textContent = t(on ? "mic.listening" : "mic.hold");
-}
-ptt.addEventListener("pointerdown", (ev) => {
-  ev.preventDefault();
-  ptt.setPointerCapture(ev.pointerId);
-  talk(true);
-});
-ptt.addEventListener("pointerup", () => talk(false));
-ptt.addEventListener("pointercancel", () => talk(false));
-ptt.addEventListener("keydown", (ev) => {
-  if ((ev.key === " " || ev.key === "Enter") && !ev.repeat) {
-    ev.preventDefault();
-    talk(true);
-  }
-});
-ptt.addEventListener("keyup", (ev) => {
-  if (ev.key === " " || ev.key === "Enter") talk(false);
-});
-ptt.addEventListener("click", (ev) => ev.preventDefault());
 
 // --- start ---------------------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 // (aria-label) or data-i18n-placeholder="key"; applyI18n() fills them. The language comes from ?lang=,
 // then localStorage, then navigator.language, so a shared kiosk can be switched by a shopper.
 
-const STRINGS = {
+export const STRINGS = {
   en: {
     "app.title": "fitmirror — virtual fitting room",
     "kiosk.title": "fitmirror mirror",
@@ -151,20 +151,33 @@ const STRINGS = {
 };
 
 export const LANGS = Object.keys(STRINGS);
+/** @type {Set<(lang: string) => void>} */
 const listeners = new Set();
 let current = pickInitialLang();
 
+/**
+ * The UI language: ?lang= first, then the shopper's saved choice, then the browser's first language.
+ * @param {string | null | undefined} query  the ?lang= parameter
+ * @param {string | null | undefined} saved  localStorage's "fitmirror.lang"
+ * @param {string} [browser]  navigator.languages[0] or navigator.language
+ * @returns {string} a code of LANGS
+ */
+export function chooseLang(query, saved, browser = "en") {
+  if (query && STRINGS[query]) return query;
+  if (saved && STRINGS[saved]) return saved;
+  return browser.toLowerCase().startsWith("zh") ? "zh" : "en";
+}
+
 function pickInitialLang() {
-  const q = new URLSearchParams(location.search).get("lang");
-  if (q && STRINGS[q]) return q;
+  if (typeof location === "undefined") return "en"; // not a page (node --test): English until setLang
+  let saved = null;
   try {
-    const saved = localStorage.getItem("fitmirror.lang");
-    if (saved && STRINGS[saved]) return saved;
+    saved = localStorage.getItem("fitmirror.lang");
   } catch {
     /* storage disabled: fall through */
   }
   const nav = (navigator.languages && navigator.languages[0]) || navigator.language || "en";
-  return nav.toLowerCase().startsWith("zh") ? "zh" : "en";
+  return chooseLang(new URLSearchParams(location.search).get("lang"), saved, nav);
 }
 
 /** Current UI language code ("en" or "zh"). */
@@ -177,32 +190,44 @@ export function speechLang() {
   return current === "zh" ? "zh" : "en";
 }
 
-/** Translate a key, filling {name} placeholders. Unknown keys come back as the key so gaps are visible. */
+/** Translate a key, filling {name} placeholders. Unknown keys come back as the key so gaps are visible.
+ * @param {string} key
+ * @param {Record<string, unknown>} [vars] */
 export function t(key, vars = {}) {
   const s = (STRINGS[current] && STRINGS[current][key]) ?? STRINGS.en[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
 }
 
-/** Fill every data-i18n* element under root and set <html lang>. */
+/** Fill every data-i18n* element under root and set <html lang>.
+ * @param {ParentNode} [root] */
 export function applyI18n(root = document) {
   document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
-  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  for (const el of root.querySelectorAll("[data-i18n-aria]")) el.setAttribute("aria-label", t(el.dataset.i18nAria));
-  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) el.placeholder = t(el.dataset.i18nPlaceholder);
-  for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(dataOf(el).i18n);
+  for (const el of root.querySelectorAll("[data-i18n-aria]")) el.setAttribute("aria-label", t(dataOf(el).i18nAria));
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]"))
+    /** @type {HTMLInputElement} */ (el).placeholder = t(dataOf(el).i18nPlaceholder);
+  for (const el of root.querySelectorAll("[data-i18n-title]")) /** @type {HTMLElement} */ (el).title = t(dataOf(el).i18nTitle);
   const title = document.querySelector("title[data-i18n]");
-  if (title) document.title = t(title.dataset.i18n);
+  if (title) document.title = t(dataOf(title).i18n);
 }
 
+/** An element's data-* attributes (every element the pages translate is an HTML element).
+ * @param {Element} el */
+function dataOf(el) {
+  return /** @type {HTMLElement} */ (el).dataset;
+}
+
+/** Switch the UI language (remembered for the next visit), re-fill the page and tell the listeners.
+ * @param {string} code */
 export function setLang(code) {
   if (!STRINGS[code]) return;
   current = code;
   try {
     localStorage.setItem("fitmirror.lang", code);
   } catch {
-    /* ignore */
+    /* ignore: storage disabled, or not a page */
   }
-  applyI18n();
+  if (typeof document !== "undefined") applyI18n();
   for (const fn of listeners) fn(code);
 }
 

@@ -5,11 +5,14 @@
 // Query parameters: ?reset_after=15 (seconds of absence before the wipe), ?attract_after=3 (seconds of
 // absence before the attract screen), plus the common ones (pipeline, layout, signalling, lang).
 
+import { bindPageCommands } from "./commands.js";
 import { applyI18n, onLangChange, speechLang, t, toggleLang } from "./i18n.js";
 import { openCamera, setMic } from "./media.js";
-import { COLORS, SIZES, VIEWS, openPageConnection, pageParams, swatchColor } from "./ui.js";
+import { CHART_SIZES, COLORS, VIEWS, openPageConnection, pageParams, swatchColor } from "./ui.js";
 
-const $ = (id) => document.getElementById(id);
+const $ = (/** @type {string} */ id) => document.getElementById(id);
+/** The mirror's video (the returned try-on). */
+const remote = /** @type {HTMLVideoElement} */ ($("remote"));
 const params = pageParams();
 const q = new URLSearchParams(location.search);
 const RESET_AFTER_S = Number(q.get("reset_after") || 15);
@@ -64,8 +67,8 @@ function wipe(reason) {
   app.state = null;
   $("transcript").textContent = "";
   $("reply").textContent = "";
-  $("chat-input").value = "";
-  $("remote").srcObject = null;
+  /** @type {HTMLInputElement} */ ($("chat-input")).value = "";
+  remote.srcObject = null;
   app.videoShownAt = null;
   renderControls();
   $("attract").hidden = false;
@@ -75,12 +78,14 @@ function wipe(reason) {
   connect();
 }
 
+let toastTimer = 0;
+/** @param {string} text */
 function toast(text) {
   const el = $("toast");
   el.textContent = text;
   el.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => (el.hidden = true), 2500);
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (el.hidden = true), 2500);
 }
 
 // --- connection ------------------------------------------------------------------------------------------
@@ -90,8 +95,8 @@ function connect() {
   app.conn = conn;
   conn.addEventListener("track", (ev) => {
     if (ev.detail.index !== 0 || app.conn !== conn) return;
-    $("remote").srcObject = new MediaStream([ev.detail.track]);
-    $("remote").play().catch(() => {});
+    remote.srcObject = new MediaStream([ev.detail.track]);
+    remote.play().catch(() => {});
   });
   conn.addEventListener("status", (ev) => {
     if (ev.detail.state === "connected") app.sessionStartedAt = performance.now();
@@ -113,21 +118,15 @@ function connect() {
   conn.start();
 }
 
-const remote = $("remote");
 remote.addEventListener("loadeddata", () => {
   if (remote.videoWidth > 0 && app.videoShownAt == null) app.videoShownAt = performance.now();
 });
 
 // --- touch controls --------------------------------------------------------------------------------------
 
-async function send(actions) {
-  if (!app.conn || !app.conn.canSend) return;
-  try {
-    await app.conn.actions(actions);
-  } catch (e) {
-    $("reply").textContent = t("error.generic", { detail: e.message });
-  }
-}
+// the typed-command form (#type-form, behind the keyboard button) and send(actions) for the touch controls;
+// the kiosk has no push-to-talk: its microphone follows presence
+const { send } = bindPageCommands({ getConn: () => app.conn, getStream: () => app.stream, formId: "type-form" });
 
 function button(label, pressed, onClick, extra = {}) {
   const b = document.createElement("button");
@@ -154,7 +153,8 @@ function renderControls() {
   }
   const sizes = $("sizes");
   sizes.replaceChildren();
-  for (const z of SIZES) sizes.append(button(z, z === s.size, () => send([{ type: "set_size", size: z }]), { size: z }));
+  for (const z of CHART_SIZES)
+    sizes.append(button(z, z === s.size, () => send([{ type: "set_size", size: z }]), { size: z }));
   const views = $("views");
   views.replaceChildren();
   for (const v of VIEWS.slice(0, 4))
@@ -169,19 +169,6 @@ $("kbd").addEventListener("click", () => {
   form.hidden = !form.hidden;
   $("kbd").setAttribute("aria-expanded", String(!form.hidden));
   if (!form.hidden) $("chat-input").focus();
-});
-$("type-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const text = $("chat-input").value.trim();
-  if (!text || !app.conn || !app.conn.canSend) return;
-  $("chat-input").value = "";
-  $("transcript").textContent = text;
-  try {
-    const ack = await app.conn.command(text, speechLang());
-    if (ack.reply) $("reply").textContent = ack.reply;
-  } catch (e) {
-    $("reply").textContent = t("error.generic", { detail: e.message });
-  }
 });
 
 // a tap on the attract screen also starts (for when tracking is slow to notice the shopper)

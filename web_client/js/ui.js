@@ -4,10 +4,42 @@
 import { cachedProduct } from "./catalog.js";
 import { FitConnection } from "./connection.js";
 import { speechLang, t } from "./i18n.js";
+import { COLORS, SIZES, VIEWS } from "./vocab.js";
 
-export const COLORS = ["black", "white", "grey", "red", "orange", "yellow", "green", "blue", "navy", "purple", "pink", "brown", "beige"];
-export const SIZES = ["XS", "S", "M", "L", "XL", "XXL"];
-export const VIEWS = ["front", "back", "left", "right", "three_quarter"];
+export { COLORS, VIEWS };
+
+/**
+ * The sizes from `from` to `to` (both included) in the vocabulary's order; all of them when either is unknown.
+ * @param {readonly string[]} sizes
+ * @param {string} from
+ * @param {string} to
+ * @returns {string[]}
+ */
+export function sizeRange(sizes, from, to) {
+  const i = sizes.indexOf(from);
+  const j = sizes.indexOf(to);
+  return i < 0 || j < i ? [...sizes] : sizes.slice(i, j + 1);
+}
+
+/** The letter sizes the pages offer: those the size charts cover (the vocabulary also has XXS, 3XL and 4XL,
+ * which a shopper can ask for by voice). */
+export const CHART_SIZES = sizeRange(SIZES, "XS", "XXL");
+
+/**
+ * The sizes to compare for "Compare sizes": the current one and the next bigger (the next smaller at the top).
+ * @param {string} size
+ * @param {boolean} on  false: back to the current size alone
+ * @param {readonly string[]} [sizes]
+ * @returns {string[]}
+ */
+export function comparedSizes(size, on, sizes = CHART_SIZES) {
+  if (!on) return [size];
+  const i = sizes.indexOf(size);
+  const next = sizes[Math.min(sizes.length - 1, i + 1)] || "L";
+  return [size, next === size ? sizes[Math.max(0, i - 1)] : next];
+}
+
+/** @type {Record<string, string>} */
 const SWATCH = {
   black: "#111111", white: "#f4f4f4", grey: "#8a8a8a", red: "#c62828", orange: "#ef6c00", yellow: "#f9d71c",
   green: "#2e7d32", blue: "#1565c0", navy: "#1a237e", purple: "#6a1b9a", pink: "#ec407a", brown: "#6d4c41",
@@ -123,7 +155,7 @@ export function itemChoices(item) {
   const prod = cachedProduct(item.product_id);
   if (prod) item = { ...prod, ...item, colors: prod.colors, size_chart: prod.size_chart };
   const colors = Array.isArray(item.colors) && item.colors.length ? item.colors.map(colorName) : COLORS;
-  let sizes = SIZES;
+  let sizes = CHART_SIZES;
   if (Array.isArray(item.sizes) && item.sizes.length) sizes = item.sizes;
   else if (item.size_chart && typeof item.size_chart === "object") sizes = Object.keys(item.size_chart);
   return { colors: colors.filter(Boolean), sizes };

@@ -8,17 +8,21 @@
 // tests and by developers without a headset.
 
 import { listProducts } from "./catalog.js";
-import { applyI18n, onLangChange, speechLang, t, toggleLang } from "./i18n.js";
+import { bindPageCommands, sendActions } from "./commands.js";
+import { applyI18n, onLangChange, t, toggleLang } from "./i18n.js";
 import { openCamera, setMic } from "./media.js";
-import { openPageConnection, pageParams, swatchColor } from "./ui.js";
+import { COLORS, VIEWS, openPageConnection, pageParams, swatchColor } from "./ui.js";
 
-const $ = (id) => document.getElementById(id);
+const $ = (/** @type {string} */ id) => document.getElementById(id);
+/** The stereo stream (side by side): previewed on the page, drawn on the panel in VR. */
+const remote = /** @type {HTMLVideoElement} */ ($("remote"));
 const params = pageParams();
 const q = new URLSearchParams(location.search);
 const PANEL_Z = -2.0; // metres in front of the viewer (comfortable reading distance)
 const PANEL_W = 1.6;
 const STRIP_GAP = 0.08;
 const STRIP_H = 0.22;
+const STRIP_COLORS = ["red", "blue", "black", "white"].filter((c) => COLORS.includes(c)); // four swatches fit
 
 const app = { conn: null, stream: null, state: null, session: null, xrFrames: 0, videoShownAt: null, picks: [], rays: {} };
 window.fitmirror = app;
@@ -49,12 +53,12 @@ function trs(tx, ty, tz, sx, sy) {
 // --- buttons in VR -----------------------------------------------------------------------------------------
 
 function vrButtons() {
-  const views = ["front", "back", "left", "right"].map((v) => ({
+  const views = VIEWS.slice(0, 4).map((v) => ({
     label: t(`view.${v}`),
     action: { type: "view", view: v },
     on: app.state && app.state.view === v,
   }));
-  const colors = ["red", "blue", "black", "white"].map((c) => ({
+  const colors = STRIP_COLORS.map((c) => ({
     color: c,
     label: "",
     action: { type: "set_color", color: c },
@@ -192,8 +196,7 @@ class Renderer {
 // --- scene geometry ----------------------------------------------------------------------------------------
 
 function panelSize() {
-  const v = $("remote");
-  const eyeAspect = v.videoWidth && v.videoHeight ? v.videoWidth / 2 / v.videoHeight : 1;
+  const eyeAspect = remote.videoWidth && remote.videoHeight ? remote.videoWidth / 2 / remote.videoHeight : 1;
   const w = PANEL_W;
   return { w, h: w / eyeAspect };
 }
@@ -248,7 +251,7 @@ async function enterVR() {
     optionalFeatures: ["hand-tracking"],
   });
   app.session = session;
-  const canvas = $("xr-canvas");
+  const canvas = /** @type {HTMLCanvasElement} */ ($("xr-canvas"));
   canvas.hidden = false; // emulators (IWER) show it full-window; headsets ignore it
   const gl = canvas.getContext("webgl2", { xrCompatible: true, antialias: false, preserveDrawingBuffer: false });
   if (!gl) throw new Error("WebGL2 is not available");
@@ -283,7 +286,7 @@ function onSelect(ev) {
   app.picks.push({ index: i, hand: ev.inputSource.handedness });
   if (i < 0 || !app.buttons[i]) return;
   const b = app.buttons[i];
-  if (app.conn && app.conn.canSend) app.conn.actions([b.action]).catch((e) => console.warn(e.message));
+  sendActions(app.conn, [b.action], (e) => console.warn(e.message));
 }
 
 function onXRFrame(time, frame) {
@@ -294,7 +297,7 @@ function onXRFrame(time, frame) {
   app.xrFrames += 1;
   const gl = renderer.gl;
   const layer = session.renderState.baseLayer;
-  const video = $("remote");
+  const video = remote;
   const haveVideo = video.readyState >= 2 && video.videoWidth > 0;
   if (haveVideo) renderer.upload(renderer.videoTex, video);
   gl.bindFramebuffer(gl.FRAMEBUFFER, layer.framebuffer);
@@ -400,8 +403,8 @@ function connect() {
   app.conn = conn;
   conn.addEventListener("track", (ev) => {
     if (ev.detail.index !== 0) return;
-    $("remote").srcObject = new MediaStream([ev.detail.track]);
-    $("remote").play().catch(() => {});
+    remote.srcObject = new MediaStream([ev.detail.track]);
+    remote.play().catch(() => {});
   });
   conn.addEventListener("state", (ev) => {
     app.state = ev.detail.msg;
@@ -410,30 +413,12 @@ function connect() {
   conn.start();
 }
 
-$("remote").addEventListener("loadeddata", () => {
+remote.addEventListener("loadeddata", () => {
   if (app.videoShownAt == null) app.videoShownAt = performance.now();
 });
 
-$("chat-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const text = $("chat-input").value.trim();
-  if (!text || !app.conn || !app.conn.canSend) return;
-  $("chat-input").value = "";
-  $("transcript").textContent = text;
-  try {
-    const ack = await app.conn.command(text, speechLang());
-    if (ack.reply) $("reply").textContent = ack.reply;
-  } catch (e) {
-    $("reply").textContent = t("error.generic", { detail: e.message });
-  }
-});
-const ptt = $("ptt");
-ptt.addEventListener("pointerdown", () => setMic(app.stream, true) && ptt.setAttribute("aria-pressed", "true"));
-for (const evn of ["pointerup", "pointercancel"])
-  ptt.addEventListener(evn, () => {
-    setMic(app.stream, false);
-    ptt.setAttribute("aria-pressed", "false");
-  });
+// chat form and push-to-talk button (the headset's squeeze is push-to-talk too, see enterVR)
+bindPageCommands({ getConn: () => app.conn, getStream: () => app.stream });
 
 $("enter").addEventListener("click", async () => {
   if (app.session) {
@@ -479,7 +464,7 @@ async function main() {
   if (!supported) {
     $("xr-msg").hidden = true;
     $("fallback").hidden = false;
-    $("fallback-link").href = `/${location.search.replace(/([?&])emulate=[^&]*/, "$1")}`;
+    /** @type {HTMLAnchorElement} */ ($("fallback-link")).href = `/${location.search.replace(/([?&])emulate=[^&]*/, "$1")}`;
     return;
   }
   $("xr-msg").textContent = t("xr.ready");
@@ -494,6 +479,6 @@ async function main() {
   }
   connect();
   loadProducts();
-  $("enter").disabled = false;
+  /** @type {HTMLButtonElement} */ ($("enter")).disabled = false;
 }
 main();
