@@ -1,4 +1,4 @@
-"""Avatar benchmark (`fitmirror bench --only avatar.bench`):
+"""Avatar benchmark (`fitmirror bench --only avatar`):
 
 1. synthetic ground truth: anny bodies whose shapes match ANSUR II soldiers (fitted to their height, weight,
    chest, waist and hips), posed with random arm/leg angles and yaw, rendered with render/ over a plain
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fitmirror.config import REPO_ROOT, SHARED_DATA
+from benchmarks.harness import OUT as BENCH_OUT
+from benchmarks.harness import PERSON_PHOTOS, REPO_ROOT, cli, load_avg, person_photos
 
-OUT = REPO_ROOT / "bench" / "out" / "avatar"
+OUT = BENCH_OUT / "avatar"
 SEX_GIVEN = True  # the synthetic photo fit is told the sex (a user states it); the silhouette cannot tell
 JOINTS = [11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
 
@@ -184,7 +185,7 @@ def bench_photos(limit: int | None) -> dict:
     from avatar.shape import shape_from_photo
     from avatar.tracking import Tracker, load_image
 
-    photos = sorted(p for p in (SHARED_DATA / "tryon-photos" / "persons").iterdir() if p.suffix in (".jpg", ".png"))
+    photos = person_photos((".jpg", ".png"))
     tracker = Tracker(video=False)
     res = []
     for p in photos:
@@ -227,7 +228,7 @@ def bench_speed(reps: int) -> dict:
     from avatar.tracking import Tracker, load_image
     from avatar.types import BodyShape
 
-    rgb = load_image(SHARED_DATA / "tryon-photos" / "persons" / "ootd__model_4.png")
+    rgb = load_image(PERSON_PHOTOS / "ootd__model_4.png")
     frame = np.ascontiguousarray(cv2.resize(rgb, (360, 480)))
     canvas = np.zeros((480, 640, 3), np.uint8)
     canvas[:] = frame[:, :1].mean(0).astype(np.uint8)
@@ -269,12 +270,10 @@ def bench_speed(reps: int) -> dict:
 
 
 def run(quick: bool) -> dict:
-    import os
-
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     t0 = time.monotonic()
-    res: dict = {"load_avg_at_start": os.getloadavg()}
+    res: dict = {"load_avg_at_start": load_avg()}
     synth, rows = bench_synthetic(4 if quick else 20, rng)
     res["synthetic"] = synth
     res["synthetic_rows"] = rows
@@ -331,3 +330,7 @@ def run(quick: bool) -> dict:
     md.append("")
     md.append(f"Overlays: {OUT.relative_to(REPO_ROOT)}/. Load average at start: {res['load_avg_at_start']}.")
     return {"title": "avatar: tracking, shape and pose", "results": res, "markdown": "\n".join(md)}
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli(run))

@@ -1,4 +1,4 @@
-"""End-to-end benchmark (`fitmirror bench --only fitmirror.e2e_bench`): the whole product, browser included.
+"""End-to-end benchmark (`fitmirror bench --only e2e`): the whole product, browser included.
 
 The server runs as its own process (`fitmirror serve`, so its CPU and RSS are measured alone). Headless Chromium
 on the same machine opens the server's `/_test/` page and sends a 640x480 canvas as its webcam: a real person
@@ -17,13 +17,26 @@ import base64
 import io
 import itertools
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness import (
+    CHROMIUM_ARGS,
+    PERSON_PHOTOS,
+    cli,
+    free_port,
+    load_avg,
+    measure_page,
+    person_frame,
+    person_photos,
+    start_server,
+    stop_server,
+)
 from fitmirror.browser import CHROMIUM, launch_chromium, wait_ready
-from fitmirror.config import SHARED_DATA
+from fitmirror.procinfo import tree_cpu_s, tree_rss_mb
+from server.aiortc_patches import enable_loopback_ice
+from server.testclient import Client, StampedCamera
 
 VIEWS = ["front", "left", "back"]
 LAYOUTS: list[tuple[str, dict[str, Any]]] = [
@@ -89,9 +102,9 @@ async ([photo, opts]) => {
 
 
 def _photo_data_url() -> str:
-    photos = sorted((SHARED_DATA / "tryon-photos" / "persons").glob("*.jpg"))
+    photos = person_photos()
     if not photos:
-        raise FileNotFoundError(f"no person photos under {SHARED_DATA / 'tryon-photos' / 'persons'}")
+        raise FileNotFoundError(f"no person photos under {PERSON_PHOTOS}")
     from PIL import Image
 
     im = Image.open(photos[0]).convert("RGB")
@@ -101,30 +114,8 @@ def _photo_data_url() -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    from server.bench import _pct as pct
-
-    return pct(values, q)
-
-
-def _rss_mb(pid: int) -> float:
-    """Resident memory of a server process plus its children (render processes); shared pages count in each."""
-    from server.bench import descendants
-
-    total_kb = 0
-    for p in [pid, *descendants(pid)]:
-        try:
-            with open(f"/proc/{p}/status") as f:
-                total_kb += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-        except OSError:
-            continue
-    return round(total_kb / 1024, 1)
-
-
 async def _chromium_layout(browser, url: str, pid: int, options: dict, warm_s: float, secs: float,
                            photo: str, commands: bool, quick: bool) -> dict[str, Any]:  # fmt: skip
-    from server.bench import _cpu_s
-
     page = await browser.new_page()
     try:
         await page.goto(f"{url}/_test/")
@@ -136,22 +127,18 @@ async def _chromium_layout(browser, url: str, pid: int, options: dict, warm_s: f
             await page.wait_for_function("fm.state && fm.state.fit && fm.state.fit.status === 'ok'", timeout=90_000)
         dressed_s = time.monotonic() - t_start
         await asyncio.sleep(warm_s)
-        await page.evaluate("fm.rtts = []; fm.fresh = 0")
-        d0, cpu0, t0 = await page.evaluate("fm.framesDecoded()"), _cpu_s(pid), time.monotonic()
-        await asyncio.sleep(secs)
-        d1, cpu1, t1 = await page.evaluate("fm.framesDecoded()"), _cpu_s(pid), time.monotonic()
-        rtts, fresh, stats = await page.evaluate("[fm.rtts, fm.fresh, fm.stats]")
+        m = await measure_page(page, pid, secs)
         out: dict[str, Any] = {
             "first_frame_s": round(first_s, 1),
             "dressed_s": round(dressed_s, 1),
-            "fps_received": round((d1 - d0) / (t1 - t0), 1),
-            "fps_fresh": round(fresh / (t1 - t0), 1),
-            "g2g_ms_median": _pct([float(r) for r in rtts], 0.5),
-            "g2g_ms_p95": _pct([float(r) for r in rtts], 0.95),
-            "n_stamps": len(rtts),
-            "server_cpu_pct": round((cpu1 - cpu0) / (t1 - t0) * 100, 1),
-            "stages_ms": (stats or {}).get("stages_ms", {}),
-            "server_latency_ms": (stats or {}).get("latency_ms"),
+            "fps_received": m["fps_received"],
+            "fps_fresh": m["fps_fresh"],
+            "g2g_ms_median": m["rtt_ms_median"],
+            "g2g_ms_p95": m["rtt_ms_p95"],
+            "n_stamps": m["n_stamps"],
+            "server_cpu_pct": m["server_cpu_pct"],
+            "stages_ms": m["stats"].get("stages_ms", {}),
+            "server_latency_ms": m["stats"].get("latency_ms"),
         }
         if commands:  # in this order: render-only, state-only, re-drape, then the LLM
             out["commands"] = {
@@ -224,11 +211,8 @@ async def _command(page, text: str, state_js: str, timeout_s: float, visible: bo
 
 async def _sessions(url: str, pid: int, n: int, secs: float) -> dict[str, Any]:
     """n concurrent avatar mosaic sessions from Python aiortc clients: server CPU %, RSS and fresh fps each."""
-    from server.bench import _cpu_s, _person_frame
-    from server.testclient import Client, StampedCamera
-
-    bg = _person_frame()
-    rss0 = _rss_mb(pid)
+    bg = person_frame()
+    rss0 = tree_rss_mb(pid)
     clients = [
         Client(url, camera=StampedCamera(size=(640, 480), fps=15, mode="clock", background=bg)) for _ in range(n)
     ]
@@ -239,9 +223,9 @@ async def _sessions(url: str, pid: int, n: int, secs: float) -> dict[str, Any]:
             await c.wait_frames(1, timeout=90)
         await asyncio.sleep(6)  # drape of the demo outfit, warm-up
         k0 = [len(c.received[0].stamps) for c in clients]
-        cpu0, t0 = _cpu_s(pid), time.monotonic()
+        cpu0, t0 = tree_cpu_s(pid), time.monotonic()
         await asyncio.sleep(secs)
-        cpu1, t1 = _cpu_s(pid), time.monotonic()
+        cpu1, t1 = tree_cpu_s(pid), time.monotonic()
         fresh = []
         for c, k in zip(clients, k0, strict=True):
             stamps = {s for _, s in c.received[0].stamps[k:] if s is not None}
@@ -250,8 +234,8 @@ async def _sessions(url: str, pid: int, n: int, secs: float) -> dict[str, Any]:
         return {
             "sessions": n,
             "server_cpu_pct": round((cpu1 - cpu0) / (t1 - t0) * 100, 1),
-            "server_rss_mb": _rss_mb(pid),
-            "rss_growth_mb": round(_rss_mb(pid) - rss0, 1),
+            "server_rss_mb": tree_rss_mb(pid),
+            "rss_growth_mb": round(tree_rss_mb(pid) - rss0, 1),
             "fps_fresh_each": fresh,
             "stages_ms_first": stats[-1]["stages_ms"] if stats else {},
         }
@@ -263,12 +247,9 @@ async def _sessions(url: str, pid: int, n: int, secs: float) -> dict[str, Any]:
 async def _run(quick: bool, url: str, pid: int) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
-    from server.aiortc_patches import enable_loopback_ice
-    from server.bench import CHROMIUM_ARGS
-
     enable_loopback_ice(True)
     ready_s = round(await wait_ready(url, 600), 1)  # measure the idle, warm server the goals are about
-    res: dict[str, Any] = {"server_ready_s": ready_s, "load_avg_before": os.getloadavg(), "rss_idle_mb": _rss_mb(pid)}
+    res: dict[str, Any] = {"server_ready_s": ready_s, "load_avg_before": load_avg(), "rss_idle_mb": tree_rss_mb(pid)}
     res["layouts"] = {}
     photo = _photo_data_url()
     secs = 5 if quick else 12
@@ -290,7 +271,7 @@ async def _run(quick: bool, url: str, pid: int) -> dict[str, Any]:
             res["concurrency"].append(await _sessions(url, pid, n, 5 if quick else 12))
         except Exception as e:
             res["concurrency"].append({"sessions": n, "error": f"{type(e).__name__}: {e}"[:300]})
-    res["load_avg_after"] = os.getloadavg()
+    res["load_avg_after"] = load_avg()
     return res
 
 
@@ -373,26 +354,16 @@ def _markdown(res: dict[str, Any]) -> str:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    from server.bench import _free_port, _start_server
-
     if not Path(CHROMIUM).exists():
         raise FileNotFoundError(f"Chromium is needed at {CHROMIUM}")
-    port = _free_port()
-    proc = _start_server(port)
+    port = free_port()
+    proc = start_server(port)
     try:
         res = asyncio.run(_run(quick, f"http://127.0.0.1:{port}", proc.pid))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except Exception:
-            proc.kill()
+        stop_server(proc)
     return {"title": "End to end (browser, avatar pipeline)", "results": res, "markdown": _markdown(res)}
 
 
 if __name__ == "__main__":
-    import sys
-
-    out = run(quick="--quick" in sys.argv)
-    print(out["markdown"])
-    print(json.dumps(out["results"], indent=1, default=str))
+    raise SystemExit(cli(run))

@@ -8,7 +8,7 @@ in parallel worker processes (one per core by default: each drape uses one torch
 the main process afterwards, so the timings do not share the CPU with the drapes. `budget_s` stops starting
 bodies once that much wall time has passed (the results say how many were done), and each finished body writes
 bench/out/garments_partial.json.
-`python -m avatar.garments.bench [--quick] [--bodies N] [--budget-s S] [--workers W]`."""
+`python -m benchmarks.garments [--quick] [--bodies N] [--budget-s S] [--workers W]`."""
 
 from __future__ import annotations
 
@@ -18,34 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from fitmirror.config import REPO_ROOT, SHARED_DATA
-
-OUT = REPO_ROOT / "bench" / "out"
+from benchmarks.harness import OUT, REPO_ROOT, ansur_people, load_avg, save_contact_sheet, show, time_calls, write_json
 
 
 def sample_ansur(n: int, seed: int = 7) -> list[dict]:
     """n subjects, half women half men, with the tape measurements a shop would ask for (cm, kg)."""
-    import pandas as pd
-
     rows = []
     rng = np.random.default_rng(seed)
-    for sex, fname, k in (
-        ("female", "ANSUR II FEMALE Public.csv", (n + 1) // 2),
-        ("male", "ANSUR II MALE Public.csv", n // 2),
-    ):
-        df = pd.read_csv(SHARED_DATA / "ansur-ii" / fname, encoding="latin-1")
+    for sex, k in (("female", (n + 1) // 2), ("male", n // 2)):
+        df = ansur_people(sex)
         for i in rng.choice(len(df), k, replace=False):
             r = df.iloc[int(i)]
             rows.append(
-                {
-                    "subject": int(r["subjectid"]) if "subjectid" in r else int(r.iloc[0]),
-                    "sex": sex,
-                    "height_cm": float(r["stature"]) / 10,
-                    "weight_kg": float(r["weightkg"]) / 10,
-                    "chest_cm": float(r["chestcircumference"]) / 10,
-                    "waist_cm": float(r["waistcircumference"]) / 10,
-                    "hips_cm": float(r["buttockcircumference"]) / 10,
-                }
+                {"subject": int(r["subject"]), "sex": sex}
+                | {c: float(r[c]) for c in ("height_cm", "weight_kg", "chest_cm", "waist_cm", "hips_cm")}
             )
     return rows
 
@@ -77,8 +63,6 @@ def _arms_lowered(shape, deg: float) -> np.ndarray:
 
 def _render(path: Path, bodies, outfits) -> None:
     """Front + side views of one outfit per body, via render/ (moderngl) or the preview painter."""
-    from PIL import Image
-
     tiles = []
     try:
         from render.renderer import Renderer
@@ -89,14 +73,13 @@ def _render(path: Path, bodies, outfits) -> None:
                 sc = Scene([Mesh("body", v, f, base_color=(0.86, 0.7, 0.6))] + [m.to_render_mesh() for m in o.meshes])
                 tiles.append(r.render_views(sc, ["front", "left"], "mosaic", 320).image)
     except Exception:
-        from .preview import render_meshes
+        from avatar.garments.preview import render_meshes
 
         skin = np.array([0.86, 0.7, 0.6], np.float32)
         for (v, f), o in zip(bodies, outfits, strict=True):
             ms = [(v, f, skin)] + [(m.vertices, m.faces, m.colors) for m in o.meshes]
             tiles.append(np.concatenate([render_meshes(ms, (240, 320)), render_meshes(ms, (240, 320), yaw_deg=90)], 1))
-    h = min(t.shape[0] for t in tiles)
-    Image.fromarray(np.concatenate([t[:h] for t in tiles], 1)).save(path)
+    save_contact_sheet(tiles, path)
 
 
 def _inside(col, meshes) -> float:
@@ -104,13 +87,8 @@ def _inside(col, meshes) -> float:
 
 
 def _timed_ms(fn, n: int = 10) -> float:
-    fn()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts) * 1e3)
+    """Median wall ms of n calls after one untimed call."""
+    return time_calls(fn, n, warmup=1)["median_ms"]
 
 
 def _dress_body(bi: int, subj: dict, sizes: tuple[str, ...], keep_renders: bool) -> dict:
@@ -233,6 +211,9 @@ def run(quick: bool, n_bodies: int | None = None, budget_s: float | None = None,
         bodies_done += 1
         _write_partial(bodies_done, drape_s, inside, fails, violations, time.time())
     wall_drape_s = time.perf_counter() - t_all
+    for cat, outs in render_outfits.items():  # contact sheets for a person to look at
+        if all(x is not None for x in outs):
+            _render(OUT / f"garments_{cat}.png", render_bodies, outs)
     # Per-frame posing after the worker pool has finished (timings undisturbed by the drapes), arms lowered 30°.
     for f, pv, o, o3 in posing:
         col = BodyCollider(pv, f)
@@ -262,7 +243,7 @@ def run(quick: bool, n_bodies: int | None = None, budget_s: float | None = None,
         "drape_s_max": round(float(d.max()), 3),
         "drape_cpu_s_median": round(float(np.median(drape_cpu_s)), 3),
         "drape_cpu_s_p95": round(float(np.percentile(drape_cpu_s, 95)), 3),
-        "load_avg_end": [round(x, 1) for x in os.getloadavg()],
+        "load_avg_end": load_avg(1),
         "drape_s_median_by_category": {k: round(float(np.median(x)), 3) for k, x in sorted(per_cat.items())},
         "inside_pct_mean": round(float(np.mean(inside)) * 100, 4),
         "inside_pct_max": round(float(np.max(inside)) * 100, 4),
@@ -319,36 +300,32 @@ def run(quick: bool, n_bodies: int | None = None, budget_s: float | None = None,
 
 
 def _write_partial(bodies, drape_s, inside, fails, violations, now) -> None:
-    import json
-
-    (OUT / "garments_partial.json").write_text(
-        json.dumps(
-            {
-                "bodies_done": bodies,
-                "drapes": len(drape_s),
-                "drape_s_median": float(np.median(drape_s)) if drape_s else None,
-                "inside_pct_max": float(np.max(inside)) * 100 if inside else None,
-                "failures": fails[:20],
-                "n_failures": len(fails),
-                "consistency_violations": violations[:20],
-                "n_violations": len(violations),
-                "written_unix": now,
-            },
-            indent=1,
-        )
+    write_json(
+        OUT / "garments_partial.json",
+        {
+            "bodies_done": bodies,
+            "drapes": len(drape_s),
+            "drape_s_median": float(np.median(drape_s)) if drape_s else None,
+            "inside_pct_max": float(np.max(inside)) * 100 if inside else None,
+            "failures": fails[:20],
+            "n_failures": len(fails),
+            "consistency_violations": violations[:20],
+            "n_violations": len(violations),
+            "written_unix": now,
+        },
+        indent=1,
     )
 
 
 if __name__ == "__main__":
     import argparse
-    import json
 
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--bodies", type=int, default=None)
     ap.add_argument("--budget-s", type=float, default=None)
     ap.add_argument("--workers", type=int, default=None)
     args = ap.parse_args()
+    t0 = time.monotonic()
     r = run(quick=args.quick, n_bodies=args.bodies, budget_s=args.budget_s, workers=args.workers)
-    print(json.dumps(r["results"], indent=2))
-    print(r["markdown"])
+    show(r, time.monotonic() - t0)

@@ -1,4 +1,4 @@
-"""Language and voice benchmark (`fitmirror bench --only nlu.bench`).
+"""Language and voice benchmark (`fitmirror bench --only nlu`).
 
 - exact match of actions + key fields on tests/data/nlu_commands.jsonl, per path: rules only, auto (rules, LLM when
   the rules are unsure), LLM only (a subset: the 1.5B model takes seconds per call on 2 cores);
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fitmirror.config import REPO_ROOT, SHARED_DATA
+from benchmarks.harness import REPO_ROOT, SHARED_DATA, cli, load_avg, pct
 from nlu.context import ParseContext
 from nlu.schema import ActionAdapter, key_view
 
@@ -66,7 +66,7 @@ def exact_match(rows: list[dict], backend: str, llm: Any = None) -> dict:
         "n": len(rows),
         "exact_match": round(ok / n, 4),
         "latency_ms_p50": round(statistics.median(lat), 2) if lat else None,
-        "latency_ms_p95": round(sorted(lat)[int(0.95 * (len(lat) - 1))], 2) if lat else None,
+        "latency_ms_p95": pct(lat, 0.95, 2),
         "paths": used,
         "errors": errors,
         # LLM calls only: median of the uncached prompt-tail evaluation and of generation (llama.cpp perf counters)
@@ -388,7 +388,6 @@ def llm_sharing(quick: bool) -> dict:
     the short command alone, and sent 0.1 s after the long one (1 worker with 2 threads: queued behind it; 2
     workers with 1 thread each: beside it). Reports the medians and how many times longer the short one took."""
     import asyncio
-    import statistics
 
     from fitmirror.config import Settings
     from nlu.worker import llm_supervisor
@@ -425,7 +424,7 @@ def llm_sharing(quick: bool) -> dict:
         return {"one_worker": await config(1, 2), "two_workers": await config(2, 2)}
 
     out = asyncio.run(both())
-    out["load_avg_1min"] = round(os.getloadavg()[0], 2)
+    out["load_avg_1min"] = load_avg()[0]
     return out
 
 
@@ -435,8 +434,7 @@ def run(quick: bool) -> dict:
 
     rows = load_set()
     warm_up()
-    load = os.getloadavg()[0]
-    results: dict[str, Any] = {"set_size": len(rows), "load_avg_1min_at_start": round(load, 2)}
+    results: dict[str, Any] = {"set_size": len(rows), "load_avg_1min_at_start": load_avg()[0]}
     results["rules"] = exact_match(rows, "rules")
     # LLM: load once, 1 thread (beats 2 under contention), prefix KV warm-up timed
     llm_subset = [r for r in rows if "llm" in r["tags"]] + [r for r in rows if "multi" in r["tags"]][:6]
@@ -467,7 +465,7 @@ def run(quick: bool) -> dict:
         results["speech"] = speech(quick)
     except Exception as e:
         results["speech"] = {"error": f"{type(e).__name__}: {e}"}
-    results["load_avg_1min_at_end"] = round(os.getloadavg()[0], 2)
+    results["load_avg_1min_at_end"] = load_avg()[0]
 
     def g(d: dict, *ks: str) -> Any:
         for k in ks:
@@ -520,10 +518,4 @@ def run(quick: bool) -> dict:
 
 
 if __name__ == "__main__":
-    import sys
-
-    t0 = time.time()
-    out = run(quick="--quick" in sys.argv)
-    print(out["markdown"])
-    print(json.dumps(out["results"], indent=1, ensure_ascii=False, default=str)[:6000])
-    print(f"wall {time.time() - t0:.0f} s")
+    raise SystemExit(cli(run))

@@ -1,4 +1,4 @@
-"""`fitmirror bench --only render.bench`: render time per frame, side by side in one run.
+"""`fitmirror bench --only render`: render time per frame, side by side in one run.
 
 Scene: the anny body (27,420 triangles) plus two stand-in garments (offset copies of its torso, 4,856 triangles
 each: 37,132 in all), vertices re-uploaded every frame as a posed avatar would be. Cells: 1, 3 and 5 views
@@ -9,56 +9,13 @@ each: 37,132 in all), vertices re-uploaded every frame as a posed avatar would b
 
 from __future__ import annotations
 
-import os
-import statistics
-import time
-
 import numpy as np
 
+from benchmarks.harness import cli, load_avg, measure, ms_summary, time_calls
 from render.cameras import PinholeCamera
+from render.demo_scene import anny_scene
 from render.renderer import LAMBERT_FS, Renderer
 from render.scene import Mesh, Scene
-
-
-def anny_scene() -> tuple[Scene, np.ndarray, np.ndarray]:
-    """Body + two stand-in garments in world space (metres, y up, facing +z). Returns (scene, body_v, body_f)."""
-    from fitmirror.config import get_settings
-
-    os.environ.setdefault("ANNY_CACHE_DIR", str(get_settings().anny_cache_dir))
-    import anny
-    import torch
-
-    model = anny.Anny().to(dtype=torch.float32)
-    with torch.no_grad():
-        v = model()["vertices"][0].numpy()
-    f = model.faces.numpy().astype(np.int32)
-    v = np.stack([v[:, 0], v[:, 2], -v[:, 1]], -1).astype(np.float32)  # anny: z up, facing -y
-    v[:, 1] -= v[:, 1].min()  # feet on the floor
-    body = Mesh("body", v, f, base_color=(0.87, 0.72, 0.62), double_sided=False)  # closed, CCW outwards
-    return Scene([body, *stand_in_garments(v, f)]), v, f
-
-
-def stand_in_garments(v: np.ndarray, f: np.ndarray) -> list[Mesh]:
-    """Two offset copies of the torso region (a shirt and a looser jacket) until real garments are wired in."""
-    h = v[:, 1].max()
-    torso = (v[:, 1] > 0.4 * h) & (v[:, 1] < 0.84 * h) & (np.abs(v[:, 0]) < 0.21 * h)
-    keep = torso[f].all(1)
-    sub = f[keep]
-    used = np.unique(sub)
-    remap = np.full(len(v), -1, np.int32)
-    remap[used] = np.arange(len(used))
-    faces = remap[sub]
-    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
-    fn = np.cross(b - a, c - a)
-    vn = np.zeros_like(v)
-    for k in range(3):
-        np.add.at(vn, f[:, k], fn)
-    vn /= np.linalg.norm(vn, axis=1, keepdims=True) + 1e-12
-    out = []
-    for name, off, col in (("shirt", 0.012, (0.85, 0.1, 0.12)), ("jacket", 0.03, (0.15, 0.22, 0.45))):
-        gv = (v[used] + off * vn[used]).astype(np.float32)
-        out.append(Mesh(name, gv, faces.copy(), colors=np.tile(np.float32(col), (len(gv), 1))))
-    return out
 
 
 def textured(meshes: list[Mesh]) -> list[Mesh]:
@@ -76,29 +33,11 @@ def textured(meshes: list[Mesh]) -> list[Mesh]:
     return out
 
 
-def _time(fn, reps: int, warmup: int = 3) -> dict:
-    for _ in range(warmup):
-        fn()
-    ts, cs = [], []
-    for _ in range(reps):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
-        cs.append((time.process_time() - c0) * 1e3)
-    return {
-        "median_ms": round(statistics.median(ts), 2),
-        "min_ms": round(min(ts), 2),
-        # CPU time of all threads (llvmpipe's included): less sensitive to other jobs than wall time
-        "cpu_ms": round(statistics.median(cs), 2),
-        "reps": reps,
-    }
-
-
 def run(quick: bool = False) -> dict:
     import torch
 
     reps = 10 if quick else 40
-    load0 = os.getloadavg()
+    load0 = load_avg()
     scene, bv, bf = anny_scene()
     tris = sum(len(m.faces) for m in scene.meshes)
     r = Renderer()
@@ -122,7 +61,7 @@ def run(quick: bool = False) -> dict:
                 return r.render_views(scene, views, "mosaic", size)
 
             key = f"mosaic_{n}x{size}"
-            results[key] = _time(frame, reps)
+            results[key] = time_calls(frame, reps)
             rows.append((f"{n} view(s) {size}x{size} (mosaic {frame().image.shape[1]}x{frame().image.shape[0]})", key))
 
     # what each choice costs, on the same 3 x 512 frames, interleaved: the default (per-vertex studio shading,
@@ -142,19 +81,12 @@ def run(quick: bool = False) -> dict:
     for i in range(reps + 3):
         for key, _, rr in variants:
             jiggle()
-            c0, t0 = time.process_time(), time.perf_counter()
-            rr.render_views(scene, views_by_n[3], "mosaic", 512)
+            wall, cpu = measure(lambda rr=rr: rr.render_views(scene, views_by_n[3], "mosaic", 512))
             if i >= 3:
-                samples[key][0].append((time.perf_counter() - t0) * 1e3)
-                samples[key][1].append((time.process_time() - c0) * 1e3)
+                samples[key][0].append(wall)
+                samples[key][1].append(cpu)
     for key, label, rr in variants:
-        ts, cs = samples[key]
-        results[key] = {
-            "median_ms": round(statistics.median(ts), 2),
-            "min_ms": round(min(ts), 2),
-            "cpu_ms": round(statistics.median(cs), 2),
-            "reps": reps,
-        }
+        results[key] = ms_summary(*samples[key])
         rows.append((label, key))
         if rr is not r:
             rr.close()
@@ -169,14 +101,14 @@ def run(quick: bool = False) -> dict:
             m.vertices = b + d
         return r.render_views(tex_scene, views_by_n[3], "mosaic", 512)
 
-    results["textured_3x512"] = _time(tex_frame, reps)
+    results["textured_3x512"] = time_calls(tex_frame, reps)
     rows.append(("3 views 512x512, textured garments", "textured_3x512"))
 
     def stereo():
         jiggle()
         return r.render_views(scene, ["front"], "stereo", 512)
 
-    results["stereo_1024x512"] = _time(stereo, reps)
+    results["stereo_1024x512"] = time_calls(stereo, reps)
     rows.append(("stereo 1024x512 (two eyes, 63 mm IPD)", "stereo_1024x512"))
 
     # AR: the avatar stands 2.4 m in front of a 640x480 webcam; body invisible (depth only), garments drawn
@@ -191,8 +123,8 @@ def run(quick: bool = False) -> dict:
     frame_rgb = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
     mask = np.zeros((480, 640), np.float32)
     mask[40:470, 220:420] = 1.0
-    results["ar_640x480"] = _time(lambda: r.composite_ar(frame_rgb, ar_scene, cam), reps)
-    results["ar_640x480_mask"] = _time(lambda: r.composite_ar(frame_rgb, ar_scene, cam, person_mask=mask), reps)
+    results["ar_640x480"] = time_calls(lambda: r.composite_ar(frame_rgb, ar_scene, cam), reps)
+    results["ar_640x480_mask"] = time_calls(lambda: r.composite_ar(frame_rgb, ar_scene, cam, person_mask=mask), reps)
     rows.append(("AR composite 640x480 (body depth-only + 2 garments)", "ar_640x480"))
     rows.append(("AR composite 640x480 + person mask (2 passes)", "ar_640x480_mask"))
 
@@ -214,17 +146,17 @@ def run(quick: bool = False) -> dict:
                 sil.sum().backward()
 
             key = f"diff_silhouette_fwd_bwd_{size}"
-            results[key] = _time(fb, max(5, reps // 2))
+            results[key] = time_calls(fb, max(5, reps // 2))
             rows.append((f"diff silhouette fwd+bwd {size}x{size} (body, 1 torch thread)", key))
     finally:
         torch.set_num_threads(threads)
-    load1 = os.getloadavg()
+    load1 = load_avg()
     results.update(
         backend="moderngl (EGL)",
         renderer=r.renderer_string,
         triangles=tris,
-        load_avg_before=[round(x, 2) for x in load0],
-        load_avg_after=[round(x, 2) for x in load1],
+        load_avg_before=load0,
+        load_avg_after=load1,
         goal="3 views at 512x512 < 25 ms on an idle 2-core CPU",
     )
     r.close()
@@ -250,9 +182,4 @@ def run(quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    import json
-    import sys
-
-    out = run(quick="--quick" in sys.argv)
-    print(out["markdown"])
-    print(json.dumps(out["results"], indent=1))
+    raise SystemExit(cli(run))

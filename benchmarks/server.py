@@ -1,4 +1,4 @@
-"""Streaming benchmark (`fitmirror bench --only server.bench`): echo pipeline vs the full pipeline at 640x480.
+"""Streaming benchmark (`fitmirror bench --only server`): echo pipeline vs the full pipeline at 640x480.
 
 The server runs as its own process (`fitmirror serve`), so its CPU time is measured alone; a Python aiortc client
 sends a 30 fps synthetic webcam whose frames carry the wall-clock millisecond in a stamp, and reads the stamp back
@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
+import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from fitmirror.browser import CHROMIUM, chromium_args, launch_chromium, wait_ready
-from fitmirror.config import REPO_ROOT, SHARED_DATA
+from benchmarks.harness import (
+    CHROMIUM_ARGS,
+    cli,
+    free_port,
+    load_avg,
+    measure_page,
+    pct,
+    person_frame,
+    start_server,
+    stop_server,
+    time_calls,
+)
+from fitmirror.browser import CHROMIUM, launch_chromium, wait_ready
+from fitmirror.procinfo import tree_cpu_s
 from server.aiortc_patches import enable_loopback_ice
 from server.testclient import Client, StampedCamera, now_ms32
 
@@ -38,68 +45,8 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stat(pid: int) -> list[str]:
-    """/proc/PID/stat's fields after the command name (field 3, the state, is item 0)."""
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
-
-
-def descendants(pid: int) -> list[int]:
-    """Live child processes of `pid`, recursively (the avatar pipelines' render processes)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parents.setdefault(int(_stat(int(entry))[1]), []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                continue  # exited meanwhile
-    out, todo = [], [pid]
-    while todo:
-        kids = parents.get(todo.pop(), [])
-        out += kids
-        todo += kids
-    return out
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds of a server process and its children: live ones, and exited ones it has waited for."""
-    fields = _stat(pid)
-    total = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
-    for child in descendants(pid):
-        try:
-            total += sum(int(x) for x in _stat(child)[11:13])
-        except OSError:
-            continue  # exited meanwhile: counted in cutime once waited for
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    v = sorted(values)
-    return round(v[min(len(v) - 1, int(q * len(v)))], 1)
-
-
-def _person_frame() -> np.ndarray | None:
-    """A real person photo as the synthetic webcam's picture (the avatar pipeline needs someone to track)."""
-    photos = sorted((SHARED_DATA / "tryon-photos" / "persons").glob("*.jpg"))
-    if not photos:
-        return None
-    from PIL import Image
-
-    from render.layout import fit_image
-
-    return fit_image(np.asarray(Image.open(photos[0]).convert("RGB")), (640, 480))
-
-
 async def _measure(url: str, pid: int, options: dict[str, Any], warm_s: float, secs: float) -> dict[str, Any]:
-    bg = _person_frame() if options.get("pipeline") == "avatar" else None
+    bg = person_frame() if options.get("pipeline") == "avatar" else None
     client = Client(url, camera=StampedCamera(size=(640, 480), fps=30, mode="clock", background=bg))
     try:
         try:
@@ -109,10 +56,10 @@ async def _measure(url: str, pid: int, options: dict[str, Any], warm_s: float, s
         await client.wait_frames(1, timeout=30)
         await asyncio.sleep(warm_s)
         rec = client.received[0]
-        n0, k0, cpu0, t0 = rec.frames, len(rec.stamps), _cpu_s(pid), time.monotonic()
+        n0, k0, cpu0, t0 = rec.frames, len(rec.stamps), tree_cpu_s(pid), time.monotonic()
         sent0 = client.camera.count
         await asyncio.sleep(secs)
-        n1, cpu1, t1 = rec.frames, _cpu_s(pid), time.monotonic()
+        n1, cpu1, t1 = rec.frames, tree_cpu_s(pid), time.monotonic()
         window = rec.stamps[k0 - len(rec.stamps) :] if k0 < len(rec.stamps) else []
         seen: set[int] = set()
         rtt: list[float] = []
@@ -129,8 +76,8 @@ async def _measure(url: str, pid: int, options: dict[str, Any], warm_s: float, s
             "fps_received": round(frames / (t1 - t0), 1),
             "fps_fresh": round(len(seen) / (t1 - t0), 1),
             "fps_sent": round((client.camera.count - sent0) / (t1 - t0), 1),
-            "rtt_ms_median": _pct(rtt, 0.5),
-            "rtt_ms_p95": _pct(rtt, 0.95),
+            "rtt_ms_median": pct(rtt, 0.5),
+            "rtt_ms_p95": pct(rtt, 0.95),
             "server_cpu_ms_per_frame": round((cpu1 - cpu0) * 1000 / max(1, len(seen)), 1),
             "server_cpu_pct": round((cpu1 - cpu0) / (t1 - t0) * 100, 1),
             "server_stages_ms": stats[-1]["stages_ms"] if stats else {},
@@ -143,14 +90,6 @@ async def _measure(url: str, pid: int, options: dict[str, Any], warm_s: float, s
         await client.close()
 
 
-CHROMIUM_ARGS = chromium_args(
-    fps=30,
-    extra=[
-        "--disable-features=WebRtcHideLocalIpsWithMdns",  # raw 127.0.0.1 candidates without a camera grant
-        "--disable-background-timer-throttling",
-        "--disable-renderer-backgrounding",
-    ],
-)
 CHROMIUM_CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("Chromium: echo", {"pipeline": "echo", "layout": "mirror", "stamp": True}),
     ("Chromium: preview mirror 640x480", {"pipeline": "preview", "layout": "mirror", "stamp": True}),
@@ -170,44 +109,11 @@ async def _measure_chromium(url: str, pid: int, options: dict[str, Any], warm_s:
             await page.evaluate(f"fm.startCanvas({json.dumps(options)})")
             await page.wait_for_function("fm.fresh > 5", timeout=30_000)
             await asyncio.sleep(warm_s)
-            await page.evaluate("fm.rtts = []; fm.fresh = 0")
-            d0, cpu0, t0 = await page.evaluate("fm.framesDecoded()"), _cpu_s(pid), time.monotonic()
-            await asyncio.sleep(secs)
-            d1, cpu1, t1 = await page.evaluate("fm.framesDecoded()"), _cpu_s(pid), time.monotonic()
-            rtts, fresh = await page.evaluate("[fm.rtts, fm.fresh]")
-            stats = await page.evaluate("fm.stats")
+            m = await measure_page(page, pid, secs)
         finally:
             await browser.close()
-    return {
-        "fps_received": round((d1 - d0) / (t1 - t0), 1),
-        "fps_fresh": round(fresh / (t1 - t0), 1),
-        "rtt_ms_median": _pct([float(r) for r in rtts], 0.5),
-        "rtt_ms_p95": _pct([float(r) for r in rtts], 0.95),
-        "server_cpu_ms_per_frame": round((cpu1 - cpu0) * 1000 / max(1, fresh), 1),
-        "server_cpu_pct": round((cpu1 - cpu0) / (t1 - t0) * 100, 1),
-        "server_stages_ms": (stats or {}).get("stages_ms", {}),
-    }
-
-
-def _start_server(port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "FITMIRROR_ICE_LOOPBACK": "1",
-        "FITMIRROR_OUTPUT_FPS": "30",
-        "FITMIRROR_LOG_LEVEL": "warning",
-        "FITMIRROR_TEST_PAGES": "1",  # the benches drive the developer page /_test/
-        # every bench client is on 127.0.0.1: the per-address limits would count them as one shopper
-        "FITMIRROR_MAX_SESSIONS_PER_CLIENT": "16",
-        "FITMIRROR_MAX_CONNECTING_PER_CLIENT": "16",
-        "FITMIRROR_MAX_CONNECTING": "16",
-        "FITMIRROR_JITTER_BUFFER_MARKER": os.environ.get("FITMIRROR_JITTER_BUFFER_MARKER", "1"),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "fitmirror.cli", "serve", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    m["server_stages_ms"] = m.pop("stats").get("stages_ms", {})
+    return m
 
 
 async def _run(quick: bool, port: int, pid: int) -> dict[str, Any]:
@@ -215,7 +121,7 @@ async def _run(quick: bool, port: int, pid: int) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {"input": "640x480 @ 30 fps synthetic, VP8 both ways", "configs": {}}
     results["server_ready_s"] = round(await wait_ready(url, 600), 1)  # also waits out a refused connection
-    results["load_avg_before"] = os.getloadavg()
+    results["load_avg_before"] = load_avg()
     for name, options in CONFIGS:
         warm = 1.5 if quick else 3
         if options["pipeline"] == "avatar":
@@ -229,13 +135,12 @@ async def _run(quick: bool, port: int, pid: int) -> dict[str, Any]:
                 )
             except Exception as e:  # report, do not hide: the python-client rows still stand
                 results["configs"][name] = {"error": f"{type(e).__name__}: {e}"[:300]}
-    results["load_avg_after"] = os.getloadavg()
+    results["load_avg_after"] = load_avg()
     return results
 
 
 def _python_beside(render: Any, seconds: float) -> tuple[float, float]:
     """(pure-Python iterations per ms another thread completes, median ms per call) while `render` runs in a loop."""
-    import statistics
     import threading
 
     count, stop = 0, threading.Event()
@@ -264,10 +169,8 @@ def render_beside_python(quick: bool) -> dict[str, Any]:
     render process (`render.process`), each alone and beside a thread running pure Python (the share of
     the GIL that the session's tracking and pose thread and the event loop get). moderngl holds the GIL in every
     GL call, so the in-thread render blocks that thread and then waits for the GIL at each Python line."""
-    import statistics
-
     from fitmirror.frame import FrameContext, FrameIn, RenderState
-    from render.bench import anny_scene
+    from render.demo_scene import anny_scene
     from render.process import RemoteRenderStage, _Posed
     from render.stage import RenderStage
 
@@ -290,12 +193,7 @@ def render_beside_python(quick: bool) -> dict[str, Any]:
         for _ in range(2 if quick else 4):
             samples["idle"].append(_python_beside(lambda: time.sleep(0.001), 0.5))
             for k, st in stages.items():
-                ts = []
-                for _ in range(5):
-                    t0 = time.perf_counter()
-                    frame(st)
-                    ts.append((time.perf_counter() - t0) * 1e3)
-                alone[k].append(statistics.median(ts))
+                alone[k].append(time_calls(lambda st=st: frame(st), 5, warmup=0)["median_ms"])
                 samples.setdefault(k, []).append(_python_beside(lambda st=st: frame(st), 0.5))
     finally:
         for st in stages.values():
@@ -313,16 +211,12 @@ def render_beside_python(quick: bool) -> dict[str, Any]:
 
 def run(quick: bool) -> dict[str, Any]:
     beside = render_beside_python(quick)
-    port = _free_port()
-    proc = _start_server(port)
+    port = free_port()
+    proc = start_server(port)
     try:
         results = asyncio.run(_run(quick, port, proc.pid))
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     rows = [
         "| pipeline | received fps (fresh) | round trip median / p95 ms | server CPU ms per fresh frame | server CPU % | stages ms |",
         "|---|---|---|---|---|---|",
@@ -366,6 +260,4 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    out = run(quick="--quick" in sys.argv)
-    print(out["markdown"])
-    print(json.dumps(out["results"], indent=1, default=str))
+    raise SystemExit(cli(run))

@@ -10,30 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fitmirror.config import SHARED_DATA, get_settings
+from benchmarks.harness import SHARED_DATA, ansur_people, cli
+from fitmirror.config import get_settings
 
 PUBLISHED = {"1-LV-LR": 0.610, "K-LV-LR": 0.676, "K-LF-LR": 0.672, "K-LV-ML": 0.681, "K-LF-ML": 0.719}
 
 
 def ansur_bodies(sample: int | None = None, seed: int = 0) -> pd.DataFrame:
     """ANSUR II people as body dicts in cm/kg with a gender column."""
-    frames = []
-    for sex in ("MALE", "FEMALE"):
-        df = pd.read_csv(SHARED_DATA / "ansur-ii" / f"ANSUR II {sex} Public.csv", encoding="latin-1")
-        df.columns = [c.lower() for c in df.columns]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "gender": "men" if sex == "MALE" else "women",
-                    "height_cm": df["stature"] / 10.0,
-                    "weight_kg": df["weightkg"] / 10.0,
-                    "chest_cm": df["chestcircumference"] / 10.0,
-                    "waist_cm": df["waistcircumference"] / 10.0,
-                    "hips_cm": df["buttockcircumference"] / 10.0,
-                    "inseam_cm": df["crotchheight"] / 10.0,
-                }
-            )
-        )
+    sexes = (("male", "men"), ("female", "women"))
+    frames = [ansur_people(sex).drop(columns="subject").assign(gender=g) for sex, g in sexes]
     out = pd.concat(frames, ignore_index=True)
     if sample and sample < len(out):
         out = out.sample(sample, random_state=seed).reset_index(drop=True)
@@ -137,3 +123,7 @@ def run(quick: bool) -> dict:
         "results": results,
         "markdown": "\n".join(md),
     }
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli(run))

@@ -14,7 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nlu": ("nlu.cli", "parse a text or spoken outfit command into actions"),
     "avatar": ("avatar.cli", "fit a body to a photo or to typed measurements"),
     "size": ("avatar.sizing.cli", "train, evaluate and query the size and fit recommender"),
-    "bench": ("fitmirror.bench", "run the benchmarks and write bench/results.json and bench/RESULTS.md"),
+    "bench": ("fitmirror.bench", "run a checkout's benchmarks/; writes bench/results.json and bench/RESULTS.md"),
     "doctor": ("fitmirror.doctor", "check every component and say what is missing and why"),
     "setup": ("fitmirror.setup_cmd", "assemble models and build caches (run by `make run` / `make test`)"),
 }

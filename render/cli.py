@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
 
     from PIL import Image
 
-    from render.bench import anny_scene
+    from render.demo_scene import anny_scene
     from render.renderer import Renderer
     from render.scene import fit_map_colors
 

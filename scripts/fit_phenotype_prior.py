@@ -1,7 +1,7 @@
 """Build avatar/phenotype_prior.json: the population prior of the photo fit (avatar/shape.py, `_rows_fit`).
 
-ANSUR II subjects (US public domain) from the EVEN rows only (avatar/bench.py tests on the odd rows) are fitted to
-anny's phenotypes from their measured height, weight, chest, waist and hips (`shape_from_measurements`); the mean
+ANSUR II subjects (US public domain) from the EVEN rows only (benchmarks/avatar.py tests on the odd rows) are fitted
+to anny's phenotypes from their measured height, weight, chest, waist and hips (`shape_from_measurements`); the mean
 and covariance of the resulting phenotypes, per sex, are written. About 0.5-1 s per subject on the CPU.
 
     .venv/bin/python scripts/fit_phenotype_prior.py [--per-sex 120]

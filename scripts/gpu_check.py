@@ -285,8 +285,8 @@ def drape_row(bm, dev: str) -> dict:
 def render_rows(reps: int, egl_device: int | None = None) -> dict:
     from avatar.body import BodyModel
     from avatar.types import BodyShape
-    from render.bench import stand_in_garments
     from render.cameras import PinholeCamera
+    from render.demo_scene import stand_in_garments
     from render.renderer import Renderer
     from render.scene import Mesh, Scene
 

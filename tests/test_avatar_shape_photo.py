@@ -42,7 +42,7 @@ def test_unknown_photo_method_is_refused(tracked):
 @pytest.fixture(scope="module")
 def rendered_body():
     """A body of known shape (an ANSUR II-like woman), arms a little lowered, rendered over a plain background
-    through a 60-degree camera, as in avatar/bench.py."""
+    through a 60-degree camera, as in benchmarks/avatar.py."""
     import numpy as np
 
     from avatar.body import get_body_model, measure_mesh

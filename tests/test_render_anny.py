@@ -16,7 +16,7 @@ from render.scene import Scene
 def anny_body_and_shirt():
     if not (get_settings().anny_cache_dir).is_dir():
         pytest.skip("anny cache missing: run `fitmirror setup` (builds it once, ~75 s)")
-    from render.bench import anny_scene
+    from render.demo_scene import anny_scene
 
     scene, _, _ = anny_scene()
     body, shirt, _jacket = scene.meshes

@@ -13,11 +13,11 @@ import pytest
 
 from fitmirror.errors import SetupError
 from fitmirror.frame import FrameContext, FrameIn, RenderState
+from fitmirror.procinfo import descendants
 from render.cameras import PinholeCamera
 from render.process import RemoteRenderStage, _ArrayCache, _ArrayStore
 from render.scene import cylinder_mesh
 from render.stage import RenderStage
-from server.bench import descendants
 
 
 @dataclass

@@ -7,7 +7,7 @@ regression fitted on ANSUR II (its residual spread is the stated uncertainty) an
 lower weight. Plausibility is checked against ANSUR II's observed ranges (with a margin: soldiers are a
 narrower population than shoppers).
 
-(b) From a photo, two methods (`shape_from_photo(method=...)`), measured side by side in avatar/bench.py:
+(b) From a photo, two methods (`shape_from_photo(method=...)`), measured side by side in benchmarks/avatar.py:
 - "widths" (default): with the whole body in the picture, the person's width is measured in the soft mask at 13
   torso rows (crotch to armpits; rows that end at an arm are left out), 3 shoulder rows (arms included) and two
   rows per thigh, at fractions of the body's image height, and Gauss-Newton moves the phenotypes until the posed

@@ -1,5 +1,5 @@
 """ANSUR II raw data (../shared/data/ansur-ii, US public domain), for offline use only: the benchmarks
-(avatar/bench.py), the scripts that build the package's shipped data (scripts/build_ansur_ranges.py,
+(benchmarks/avatar.py), the scripts that build the package's shipped data (scripts/build_ansur_ranges.py,
 fit_girth_regression.py, fit_phenotype_prior.py) and tests. Nothing at run time reads it: a server has no
 ../shared/data (the Docker image, a Kubernetes pod); what it needs from ANSUR II ships with the package as JSON
 (avatar/data/ansur_ranges.json, avatar/girth_regression.json, avatar/phenotype_prior.json)."""
@@ -51,7 +51,7 @@ def ansur() -> dict[str, np.ndarray] | None:
 
 def ansur_subject_shape(i: int) -> BodyShape:
     """anny's body for ANSUR II subject i: fitted to their measured height, weight, chest, waist and hips (the
-    synthetic ground truth of avatar/bench.py and the samples of the population prior)."""
+    synthetic ground truth of benchmarks/avatar.py and the samples of the population prior)."""
     a = ansur()
     if a is None:
         raise ModelUnavailableError("ANSUR II is not on disk", hint=f"expected under {ANSUR_DIR}")

@@ -1,5 +1,5 @@
 """Body shape from one photo plus the person's height (which fixes the scale): `shape_from_photo` runs one of
-two methods, measured side by side in avatar/bench.py: "widths" (avatar/shape/photo_widths.py, the default) or
+two methods, measured side by side in benchmarks/avatar.py: "widths" (avatar/shape/photo_widths.py, the default) or
 "silhouette" (avatar/shape/photo_silhouette.py). Clothing widens the silhouette, so girths from clothed photos are
 biased upwards (stated in the uncertainty)."""
 
