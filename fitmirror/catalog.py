@@ -1,5 +1,7 @@
 """Catalogue schema: products with colour variants, occasions, price, photos and a size chart per size.
 
+Categories, colour families and the letter sizes' order come from `fitmirror/vocab.py`.
+
 Shared by the catalogue DB/API (`server/catalog_*`), garment generation (`avatar/garments/`), size advice
 (`avatar/sizing/`) and catalogue search (`nlu/`). Loaders read JSON, YAML and CSV (a shop's export, one row per
 product and size) and report every bad record with its row number and field; nothing is dropped silently.
@@ -24,13 +26,9 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fitmirror.errors import InputError, NotFoundError
+from fitmirror.vocab import CATEGORIES as CATEGORIES  # re-exported: the catalogue's categories
+from fitmirror.vocab import COLORS, SIZES, Category, ColorName
 
-Category = Literal[
-    "tshirt", "shirt", "blouse", "sweater", "jacket", "coat", "dress", "skirt", "trousers", "jeans", "shorts"
-]
-ColorName = Literal[
-    "black", "white", "grey", "red", "orange", "yellow", "green", "blue", "navy", "purple", "pink", "brown", "beige"
-]
 Pattern = Literal["solid", "striped", "checked", "floral", "dotted", "denim", "knit", "print"]
 Occasion = Literal[
     "wedding", "party", "work", "casual", "sport", "beach", "formal", "evening", "outdoor", "travel", "home"
@@ -38,8 +36,7 @@ Occasion = Literal[
 Gender = Literal["women", "men", "unisex"]
 MeasurementKind = Literal["garment", "body"]
 
-CATEGORIES: tuple[str, ...] = get_args(Category)
-COLOR_NAMES: tuple[str, ...] = get_args(ColorName)
+COLOR_NAMES: tuple[str, ...] = COLORS
 PATTERNS: tuple[str, ...] = get_args(Pattern)
 OCCASIONS: tuple[str, ...] = get_args(Occasion)
 
@@ -75,7 +72,7 @@ STANDARD_EASE_CM: dict[str, dict[str, float]] = {
     "jeans": {"waist_cm": 1, "hips_cm": 3, "thigh_cm": 4},
     "shorts": {"waist_cm": 2, "hips_cm": 6, "thigh_cm": 10},
 }
-SIZE_ORDER = ("XXS", "XS", "S", "M", "L", "XL", "XXL", "3XL", "4XL")
+SIZE_ORDER = SIZES  # letter sizes, smallest to largest (fitmirror/vocab.py)
 MEASUREMENT_FIELDS = ("chest_cm", "waist_cm", "hips_cm", "length_cm", "sleeve_length_cm", "inseam_cm", "thigh_cm")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
 _HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")

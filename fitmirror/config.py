@@ -13,6 +13,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fitmirror.errors import SetupError
+from fitmirror.vocab import LayoutName
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -112,7 +113,7 @@ class Settings(BaseSettings):
 
     # --- video ---------------------------------------------------------------------------------------
     default_views: str = Field("front,left,back", description="Views for a session that names none.")
-    default_layout: Literal["mosaic", "tracks", "stereo", "mirror"] = Field("mosaic", description="Output layout.")
+    default_layout: LayoutName = Field("mosaic", description="Output layout.")
     view_size_px: int = Field(384, description="Side of one rendered view in pixels.")
     output_fps: int = Field(
         30,

@@ -14,10 +14,11 @@ import hashlib
 import numpy as np
 
 from fitmirror.catalog import ColorVariant, Product, SizeMeasurements
+from fitmirror.vocab import DEMO_SIZES
 
-SIZES = ("XS", "S", "M", "L", "XL", "XXL")
+SIZES = DEMO_SIZES  # XS..XXL, a slice of the vocabulary's sizes
 GIRTH_STEP_CM = {"XS": -8.0, "S": -4.0, "M": 0.0, "L": 5.0, "XL": 11.0, "XXL": 17.0}  # offset from M
-LENGTH_STEP = {"XS": -2, "S": -1, "M": 0, "L": 1, "XL": 2, "XXL": 3}  # size index offset from M
+LENGTH_STEP = {s: i - SIZES.index("M") for i, s in enumerate(SIZES)}  # size index offset from M
 
 PALETTE = {
     "black": "#1c1c1e",

@@ -34,7 +34,7 @@ Output only actions separated by "; ", or none. Only include values the user act
 pattern or occasion. One select per product asked for.
 Actions:
 select [category] [color] [pattern] [occasion] ["free description for search"]: show a product.
-set_size S: XS,S,M,L,XL,XXL, a number (38) or +1 (bigger) / -1 (smaller).
+set_size S: {sizes}, a number (38) or +1 (bigger) / -1 (smaller).
 set_color red: recolour the current item.
 adjust length|sleeve_length|fit 1|-1: 1 longer/looser, -1 shorter/tighter.
 view front|back|left|right|three_quarter
@@ -48,7 +48,9 @@ category: tshirt shirt blouse sweater(hoodie, 毛衣, 卫衣) jacket(外套) coa
 color: black(黑) white(白) grey(灰) red(红) orange(橙) yellow(黄) green(绿) blue(蓝) navy(藏青) purple(紫) pink(粉)
 brown(棕) beige(米色).
 pattern: solid(纯色) striped(条纹) checked(格子) floral(碎花) dotted(波点) denim(牛仔) knit(针织) print(印花).
-occasion: wedding party work casual sport beach formal evening outdoor travel home."""
+occasion: wedding party work casual sport beach formal evening outdoor travel home.""".replace(
+    "{sizes}", ",".join(LETTER_SIZES)
+)
 
 FEW_SHOT: list[tuple[str, str]] = [
     ("show me the blue dress in size M", "select dress blue; set_size M"),

@@ -5,7 +5,7 @@ The HTTP and transformers backends get a fixed system prompt and the JSON schema
 action syntax of `nlu.compact` under a GBNF grammar, because each generated token costs ~100 ms there. All output is
 validated against `nlu.schema.Command`; invalid output means no action. The system prompt is a constant, and the per-call context
 (outfit, catalogue, earlier turns) goes into the user message, so llama.cpp reuses the system prompt's KV cache
-between calls (its prefix-match keeps the already evaluated tokens; measured in `nlu.bench`).
+between calls (its prefix-match keeps the already evaluated tokens; measured in `benchmarks/nlu.py`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from fitmirror.config import Settings, get_settings
 from fitmirror.errors import CapacityError, ConfigError, ModelUnavailableError
 from nlu import compact as compact_syntax
 from nlu.context import ParseContext
-from nlu.schema import Command, llm_json_schema
+from nlu.schema import LETTER_SIZES, Command, llm_json_schema
 
 log = logging.getLogger("fitmirror.nlu.llm")
 
@@ -35,7 +35,7 @@ Output {"actions": [...]} only: the app words the reply itself.
 Only include fields the user actually said: never guess a colour, pattern or occasion. One select per product asked for.
 Actions:
 select {category, color, pattern, occasion, text}: show a product. text = free description for search.
-set_size {size}: XS,S,M,L,XL,XXL or "+1" (bigger) / "-1" (smaller).
+set_size {size}: {sizes} or "+1" (bigger) / "-1" (smaller).
 set_color {color}: recolour the current item.
 adjust {attribute: length|sleeve_length|fit, direction: 1 longer/looser, -1 shorter/tighter}
 view {view: front|back|left|right|three_quarter}
@@ -48,7 +48,9 @@ recommend {occasion}: what goes with it, complete the look, what to wear.
 category: tshirt shirt blouse sweater(hoodie, 毛衣, 卫衣) jacket(外套) coat(大衣) dress(连衣裙) skirt trousers jeans shorts.
 color: black white grey red orange yellow green blue navy purple pink brown beige.
 pattern: solid striped checked floral dotted denim knit print.
-occasion: wedding party work casual sport beach formal evening outdoor travel home."""
+occasion: wedding party work casual sport beach formal evening outdoor travel home.""".replace(
+    "{sizes}", ",".join(LETTER_SIZES)
+)
 
 # Few-shot examples as chat turns: part of the fixed prefix (KV-cached), and small models follow them better
 # than examples written inside the system prompt.

@@ -21,7 +21,7 @@ from nlu.context import ParseContext
 from nlu.regex import rx
 from nlu.replies import NOT_UNDERSTOOD, REFUSAL, detect_lang, reply_for
 from nlu.rules import parse_rules
-from nlu.schema import Command
+from nlu.schema import LETTER_SIZES, Command
 
 log = logging.getLogger("fitmirror.nlu")
 
@@ -39,7 +39,8 @@ _INJECTION = re.compile(
     r"(?:其他|别的|上一个|前一个|下一个|另一个)(?:顾客|用户|客户|人)|别人的|所有(?:顾客|用户|客户)|密码|信用卡|手机号|住址|地址",
     re.IGNORECASE,
 )
-_SIZE_CLAIM = re.compile(r"\b(?:size|sizes)\s+(?:XXS|XS|S|M|L|XL|XXL|\d{2})\b|(?:XS|S|M|L|XL|XXL)\s*码|尺码是", re.I)
+_LETTERS = "|".join(sorted(LETTER_SIZES, key=len, reverse=True))  # longest first: "XXL" before "XL"
+_SIZE_CLAIM = re.compile(rf"\b(?:size|sizes)\s+(?:{_LETTERS}|\d{{2}})\b|(?:{_LETTERS})\s*码|尺码是", re.I)
 
 
 @dataclass

@@ -5,7 +5,8 @@ the LLM's output (`Command.model_validate_json`) and what the server receives, a
 flat JSON schema (no $ref, no discriminator keyword) that llama.cpp's grammar converter and OpenAI-style
 `response_format` accept for constrained decoding.
 
-Vocabularies match `fitmirror/catalog.py` (categories, colour families, patterns, occasions).
+Categories, colour families, sizes and views come from `fitmirror/vocab.py` (the product's one vocabulary);
+patterns and occasions from `fitmirror/catalog.py`.
 """
 
 from __future__ import annotations
@@ -17,23 +18,23 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-# One vocabulary for the whole product: the catalogue's.
-from fitmirror.catalog import Category, Occasion, Pattern
-from fitmirror.catalog import ColorName as Color
+# One vocabulary for the whole product (fitmirror/vocab.py); patterns and occasions are the catalogue's.
+from fitmirror.catalog import Occasion, Pattern
+from fitmirror.vocab import CATEGORIES as CATEGORIES
+from fitmirror.vocab import COLORS as COLORS
+from fitmirror.vocab import SIZES, Category, ViewName
+from fitmirror.vocab import VIEWS as VIEWS
+from fitmirror.vocab import ColorName as Color
 
-ViewName = Literal["front", "back", "left", "right", "three_quarter"]
 AdjustAttribute = Literal["length", "sleeve_length", "fit"]
 MeasurementName = Literal["height", "weight", "chest", "waist", "hips", "inseam"]
 
-CATEGORIES: tuple[str, ...] = get_args(Category)
-COLORS: tuple[str, ...] = get_args(Color)
 PATTERNS: tuple[str, ...] = get_args(Pattern)
 OCCASIONS: tuple[str, ...] = get_args(Occasion)
-VIEWS: tuple[str, ...] = get_args(ViewName)
 MEASUREMENTS: tuple[str, ...] = get_args(MeasurementName)
-LETTER_SIZES = ("XXS", "XS", "S", "M", "L", "XL", "XXL", "3XL", "4XL")
+LETTER_SIZES: tuple[str, ...] = SIZES  # smallest to largest
 # A size is a letter size, a number as text (EU 38, waist 32, 38.5) or one step up/down.
-SIZE_RE = re.compile(r"^(XXS|XS|S|M|L|XL|XXL|3XL|4XL|[0-9]{1,3}(\.5)?|\+1|-1)$")
+SIZE_RE = re.compile(rf"^({'|'.join(LETTER_SIZES)}|[0-9]{{1,3}}(\.5)?|\+1|-1)$")
 # Plausible ranges for set_measurement values (cm, weight in kg): outside them the value is a mis-hearing.
 MEASUREMENT_RANGES: dict[str, tuple[float, float]] = {
     "height": (100.0, 230.0),
@@ -73,7 +74,9 @@ class Select(_Action):
 
 class SetSize(_Action):
     type: Literal["set_size"] = "set_size"
-    size: str = Field(description='"XS".."XXL", a number as text ("38"), or "+1"/"-1" for one size up/down.')
+    size: str = Field(
+        description=f'"{LETTER_SIZES[0]}".."{LETTER_SIZES[-1]}", a number as text ("38"), or "+1"/"-1" for one size up/down.'
+    )
 
     @field_validator("size", mode="before")
     @classmethod

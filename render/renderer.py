@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from fitmirror.errors import InputError, RenderError, SetupError
+from fitmirror.vocab import LAYOUTS, LayoutName
 from render.cameras import VIEW_AZIMUTH_DEG, VIEW_LABELS, Camera, CameraRig, PinholeCamera
 from render.composite import blend_layers
 from render.gpu_cache import MAX_CACHED_FRAMEBUFFERS, MAX_CACHED_MESHES, GpuCache, GpuMesh
@@ -36,8 +37,7 @@ __all__ = [
     "Renderer",
 ]
 
-Layout = Literal["mosaic", "tracks", "stereo", "mirror"]
-LAYOUTS: tuple[str, ...] = ("mosaic", "tracks", "stereo", "mirror")
+Layout = LayoutName
 
 _FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0]).astype(np.float32)  # GL bottom-up -> image top-down readback
 _MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0]).astype(np.float32)

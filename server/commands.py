@@ -5,17 +5,33 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nlu.schema import Action
 
 log = logging.getLogger("fitmirror.server.commands")
 
 
 @dataclass
 class CommandResult:
-    actions: list[dict[str, Any]]
+    """A parsed command: `actions` are nlu's typed action models (what `SessionState.apply_all` takes). Plain
+    dicts (the LLM worker's JSON, from another process) are validated into models here, once; models from the
+    in-process parser pass through as they are."""
+
+    actions: list[Action]
     reply: str
     backend: str
     lang: str = "en"  # the utterance's language (replies and refusals follow it)
+
+    def __post_init__(self) -> None:
+        from server.state import validate_actions
+
+        self.actions = validate_actions(self.actions)
+
+    def actions_json(self) -> list[dict[str, Any]]:
+        """The actions as JSON objects ({"type": "set_size", "size": "M"}), None fields left out."""
+        return [a.model_dump(exclude_none=True) for a in self.actions]
 
 
 def _context(lang: str, state: Any) -> Any:
@@ -30,16 +46,12 @@ def _context(lang: str, state: Any) -> Any:
     return ParseContext(lang=lang, outfit=outfit)
 
 
-def _dump(actions: list[Any]) -> list[dict[str, Any]]:
-    return [a.model_dump(exclude_none=True) if hasattr(a, "model_dump") else dict(a) for a in actions]
-
-
 def parse_fast(text: str, lang: str, state: Any) -> CommandResult | None:
     """Rules path (sub-millisecond): runs inline on the event loop; None means the LLM is needed."""
     from nlu.parser import parse_fast as nlu_parse_fast
 
     res = nlu_parse_fast(text, _context(lang, state))
-    return None if res is None else CommandResult(_dump(res.actions), res.reply, res.backend_used, res.lang)
+    return None if res is None else CommandResult(res.actions, res.reply, res.backend_used, res.lang)
 
 
 def warm_up() -> float:
@@ -80,4 +92,4 @@ def parse_command(text: str, lang: str, state: Any) -> CommandResult:
     from nlu.parser import parse as nlu_parse
 
     res = nlu_parse(text, _context(lang, state))
-    return CommandResult(_dump(res.actions), res.reply, res.backend_used, res.lang)
+    return CommandResult(res.actions, res.reply, res.backend_used, res.lang)

@@ -14,11 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from fitmirror import jsonsafe
 from fitmirror.errors import InputError
+from fitmirror.vocab import LayoutName as Layout
+from fitmirror.vocab import ViewName as View
 from nlu.schema import ACTION_TYPES as NLU_ACTION_TYPES
 from nlu.schema import VIEWS
+from nlu.schema import Action as NluAction
 
-View = Literal["front", "back", "left", "right", "three_quarter"]
-Layout = Literal["mosaic", "tracks", "stereo", "mirror"]
 PipelineName = Literal["preview", "echo", "avatar"]
 Lang = Literal["en", "zh"]
 MsgId = Annotated[str, Field(min_length=1, max_length=64)] | int
@@ -103,46 +104,12 @@ class CommandMsg(_Msg):
     lang: Lang | None = None
 
 
-def _action_adapter() -> TypeAdapter[Any] | None:
-    try:
-        from nlu.schema import ActionAdapter
-    except ImportError:
-        return None
-    return ActionAdapter
-
-
-class Action(BaseModel):
-    """Fallback action model while nlu/schema.py is absent: {"type": one of ACTION_TYPES, fields...}."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str
-
-    @field_validator("type")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in ACTION_TYPES:
-            raise ValueError(f"unknown action type {v!r}; known: {', '.join(sorted(ACTION_TYPES))}")
-        return v
-
-
 class ActionsMsg(_Msg):
-    """Structured actions (UI buttons), validated with nlu's action schema (nlu/schema.py) when installed."""
+    """Structured actions (UI buttons): the command schema's typed actions (nlu/schema.py), validated here once."""
 
     type: Literal["actions"]
     id: MsgId
-    actions: list[dict[str, Any]] = Field(min_length=1, max_length=16)
-
-    @field_validator("actions")
-    @classmethod
-    def _validate_actions(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        adapter = _action_adapter()
-        out = []
-        for a in v:
-            if adapter is not None:
-                out.append(adapter.validate_python(a).model_dump(exclude_none=True))
-            else:
-                out.append(Action.model_validate(a).model_dump())
-        return out
+    actions: list[NluAction] = Field(min_length=1, max_length=16)
 
 
 class SetMeasurementsMsg(_Msg):

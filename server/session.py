@@ -34,6 +34,7 @@ from fitmirror.config import Settings
 from fitmirror.errors import FitmirrorError, InputError
 from fitmirror.frame import FrameIn, PipelineResult, RenderState
 from fitmirror.log import session_id_var
+from nlu.schema import Action, CompareSizes, SizeAdvice
 from render.layout import output_sizes
 from server import protocol as P
 from server.aiortc_patches import drain_newest
@@ -414,7 +415,7 @@ class Session:
             await self._command(msg, reply)
 
     async def _apply_actions(
-        self, msg_id: str | int, actions: list[dict[str, Any]], reply: Reply, spoken: bool = False,
+        self, msg_id: str | int, actions: list[Action], reply: Reply, spoken: bool = False,
         lang: str | None = None,
     ) -> bool:  # fmt: skip
         """All or nothing (server.state.SessionState.apply_all): a refused action leaves the state as it was and
@@ -431,7 +432,7 @@ class Session:
         except (ValueError, TypeError) as e:
             await self._safe(reply, P.error_msg("invalid_action", str(e), msg_id))
             return False
-        await self._safe(reply, P.dump(P.AckMsg(id=msg_id, actions=applied)))
+        await self._safe(reply, P.dump(P.AckMsg(id=msg_id, actions=[a.model_dump(exclude_none=True) for a in applied])))
         await self.broadcast(P.dump(self.state.to_msg()))
         return True
 
@@ -476,13 +477,13 @@ class Session:
         if ok is False:
             return  # refused: the reason was the answer
         text_out = result.reply
-        if any(a.get("type") in ("size_advice", "compare_sizes") for a in result.actions):
+        if any(isinstance(a, SizeAdvice | CompareSizes) for a in result.actions):
             from server.size_reply import size_reply  # the size module answers; nlu only said "let me check"
 
             st = self.state
             try:
                 grounded = await asyncio.get_running_loop().run_in_executor(
-                    None, size_reply, result.actions, st.outfit, st.size, st.measurements,
+                    None, size_reply, result.actions_json(), st.outfit, st.size, st.measurements,
                     st.fit.model_dump(exclude_none=True), lang, self.manager.catalog_index,
                 )  # fmt: skip
             except Exception as e:  # the size module failed: say so rather than pretend

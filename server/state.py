@@ -1,21 +1,47 @@
 """The per-session fitting-room state (outfit, size, view, fit map, measurements) and how actions change it.
 
-Actions follow nlu's command schema ({"type": "select" | "set_size" | ...}); this module only records what the
-shopper asked for. Garment, catalogue and fit logic live in their own stages and read this state per frame.
+Actions are nlu's typed action models (`nlu.schema`: Select, SetSize, ...), validated once where they enter the
+server (the nlu parser, the control protocol); `SessionState.apply` dispatches on their type and checks only what
+the catalogue and the rules decide (products, sizes and colours that exist, at most one garment per slot). This
+module only records what the shopper asked for. Garment, catalogue and fit logic live in their own stages and read
+this state per frame.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fitmirror.catalog import MAX_OUTFIT_ITEMS, SIZE_ORDER, SLOT, SLOT_CONFLICTS, CatalogIndex, Product, size_range
+from pydantic import TypeAdapter
+
+from fitmirror.catalog import MAX_OUTFIT_ITEMS, SLOT, SLOT_CONFLICTS, CatalogIndex, Product, size_range
 from fitmirror.frame import RenderState
+from fitmirror.vocab import SIZES
+from nlu.schema import (
+    Action,
+    Adjust,
+    CompareSizes,
+    FitMap,
+    Recommend,
+    Remove,
+    Reset,
+    Select,
+    SetColor,
+    SetMeasurement,
+    SetSize,
+    SizeAdvice,
+    Undo,
+    View,
+)
 from server.protocol import FitSummary, StateMsg
 
 MAX_HISTORY = 32
 MAX_ACTIONS = 8  # per command or actions message, after exact duplicates are dropped ("红" x 500 is one action)
+# Actions as plain data (JSON from a client or a worker process) become the typed models here, once; models pass
+# through as they are.
+ACTIONS: TypeAdapter[list[Action]] = TypeAdapter(list[Action])
 
 
 class ActionRefused(ValueError):
@@ -36,7 +62,7 @@ def _zh_color(c: str | None) -> str:
     return ZH_COLOR.get(c or "", c or "")
 
 
-def _zh_colors(cs: list[str]) -> str:
+def _zh_colors(cs: Iterable[str]) -> str:
     return "、".join(_zh_color(c) for c in cs)
 
 
@@ -50,8 +76,8 @@ def _zh_name(p: Product) -> str:
     return p.name_i18n.get("zh", p.name)
 
 
-def _clean_actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _clean_actions(actions: list[Action]) -> list[Action]:
+    out: list[Action] = []
     for a in actions:
         if a not in out:
             out.append(a)
@@ -61,6 +87,12 @@ def _clean_actions(actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
             f"一次说了{len(out)}件事；一次最多说{MAX_ACTIONS}件。",
         )
     return out
+
+
+def validate_actions(actions: Iterable[Action | dict[str, Any]]) -> list[Action]:
+    """The typed actions for models or plain dicts ({"type": "set_size", "size": "M"}); raises pydantic's
+    ValidationError (a ValueError) for anything the command schema does not accept."""
+    return ACTIONS.validate_python(list(actions))
 
 
 @dataclass
@@ -100,9 +132,9 @@ class SessionState:
         return StateMsg(
             outfit=copy.deepcopy(self.outfit),
             size=self.size,
-            view=self.view,  # type: ignore[arg-type]
-            views=list(self.views),  # type: ignore[arg-type]
-            layout=self.layout,  # type: ignore[arg-type]
+            view=self.view,
+            views=list(self.views),
+            layout=self.layout,
             fit_map=self.fit_map,
             fit=self.fit,
             measurements=dict(self.measurements),
@@ -112,77 +144,77 @@ class SessionState:
         self._history.append((copy.deepcopy(self.outfit), self.size, self.fit_map))
         del self._history[:-MAX_HISTORY]
 
-    def apply_all(self, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def apply_all(self, actions: Iterable[Action | dict[str, Any]]) -> list[Action]:
         """Apply a batch all or nothing: on the first refused action the state is left exactly as it was and the
-        error (ActionRefused / ValueError, its message for the shopper) propagates. Returns what was applied."""
-        actions = _clean_actions(actions)
+        error (ActionRefused / ValueError, its message for the shopper) propagates. Takes the typed actions;
+        plain dicts are validated here, once, for the whole batch. Returns the actions applied (exact duplicates
+        dropped), as models: `a.model_dump(exclude_none=True)` is their JSON."""
+        batch = _clean_actions(validate_actions(actions))
         saved = (copy.deepcopy(self.outfit), self.size, self.fit_map, self.view, dict(self.measurements),
                  list(self._history))  # fmt: skip
         try:
-            for a in actions:
+            for a in batch:
                 self.apply(a)
         except (ValueError, TypeError):
             self.outfit, self.size, self.fit_map, self.view, self.measurements, self._history = saved
             raise
-        return actions
+        return batch
 
-    def apply(self, action: dict[str, Any]) -> bool:
-        """Apply one action; returns True when the visible state changed."""
-        kind = action["type"]
-        if kind in ("size_advice", "compare_sizes", "recommend"):
-            return False  # answered by the sizing/catalogue stages, no state change here
-        if kind == "undo":
-            if not self._history:
-                return False
-            self.outfit, self.size, self.fit_map = self._history.pop()
-            return True
-        if kind == "view":
-            view = action.get("view")
-            if view not in ("front", "back", "left", "right", "three_quarter"):
-                raise ValueError(f"view must be front, back, left, right or three_quarter, not {view!r}")
-            self.view = view
-            return True
-        if kind == "set_measurement":
-            name, value = action.get("name"), action.get("value")
-            if not isinstance(name, str) or not isinstance(value, int | float):
-                raise ValueError("set_measurement needs a name and a numeric value")
-            unit = "kg" if name == "weight" else "cm"
-            self.measurements[f"{name}_{unit}"] = float(value)
-            return True
-        self._snapshot()
-        if kind == "select":
-            self._select(action)
-        elif kind == "set_size":
-            self.size = self._next_size(str(action.get("size", "")))
-        elif kind == "set_color":
-            if not self.outfit:
-                raise ActionRefused(
-                    "nothing is selected to recolour; pick a garment first", "还没有选衣服，先选一件再换颜色。"
-                )
-            self._recolor(self.outfit[-1], action.get("color"))
-        elif kind == "adjust":
-            if not self.outfit:
-                raise ActionRefused(
-                    "nothing is selected to adjust; pick a garment first", "还没有选衣服，先选一件再调整。"
-                )
-            adj = self.outfit[-1].setdefault("adjust", {})
-            attr = str(action.get("attribute"))
-            adj[attr] = max(-3, min(3, int(adj.get(attr, 0)) + int(action.get("direction", 0))))
-        elif kind == "fit_map":
-            self.fit_map = bool(action.get("on", True))
-        elif kind == "remove":
-            cat = action.get("category")
-            self.outfit = [i for i in self.outfit if cat is not None and i.get("category") != cat]
-        elif kind == "reset":
-            self.outfit, self.size, self.fit_map = [], None, False
-        return True
+    def apply(self, action: Action) -> bool:
+        """Apply one typed action; returns True when the visible state changed."""
+        match action:
+            case SizeAdvice() | CompareSizes() | Recommend():
+                return False  # answered by the sizing/catalogue stages, no state change here
+            case Undo():
+                if not self._history:
+                    return False
+                self.outfit, self.size, self.fit_map = self._history.pop()
+                return True
+            case View(view=view):
+                self.view = view
+                return True
+            case SetMeasurement(name=name, value=value):
+                unit = "kg" if name == "weight" else "cm"
+                self.measurements[f"{name}_{unit}"] = float(value)
+                return True
+            case Select() | SetSize() | SetColor() | Adjust() | FitMap() | Remove() | Reset():
+                self._snapshot()
+                self._change(action)
+                return True
+            case _:
+                raise TypeError(f"not an action model: {type(action).__name__}; validate it with nlu.schema first")
+
+    def _change(self, action: Select | SetSize | SetColor | Adjust | FitMap | Remove | Reset) -> None:
+        """An action that changes the outfit, size or fit map (undoable: a snapshot was taken)."""
+        match action:
+            case Select():
+                self._select(action)
+            case SetSize(size=size):
+                self.size = self._next_size(size)
+            case SetColor(color=color):
+                if not self.outfit:
+                    raise ActionRefused(
+                        "nothing is selected to recolour; pick a garment first", "还没有选衣服，先选一件再换颜色。"
+                    )
+                self._recolor(self.outfit[-1], color)
+            case Adjust(attribute=attr, direction=direction):
+                if not self.outfit:
+                    raise ActionRefused(
+                        "nothing is selected to adjust; pick a garment first", "还没有选衣服，先选一件再调整。"
+                    )
+                adj = self.outfit[-1].setdefault("adjust", {})
+                adj[attr] = max(-3, min(3, int(adj.get(attr, 0)) + direction))
+            case FitMap(on=on):
+                self.fit_map = on
+            case Remove(category=cat):
+                self.outfit = [i for i in self.outfit if cat is not None and i.get("category") != cat]
+            case Reset():
+                self.outfit, self.size, self.fit_map = [], None, False
 
     # -- garments ----------------------------------------------------------------------------------------
 
-    def _select(self, action: dict[str, Any]) -> None:
-        item = {
-            k: action[k] for k in ("category", "color", "pattern", "occasion", "text", "product_id") if action.get(k)
-        }
+    def _select(self, action: Select) -> None:
+        item: dict[str, Any] = {k: v for k, v in action.model_dump(exclude={"type"}).items() if v}
         if not item:
             raise ValueError("select needs at least one of category, color, pattern, occasion, text")
         if set(item) == {"color"} and self.outfit:  # "红", "in blue": the garment on show, recoloured
@@ -228,9 +260,7 @@ class SessionState:
             "color": color or product.colors[0].name,
         }
 
-    def _recolor(self, item: dict[str, Any], color: Any) -> None:
-        if not isinstance(color, str) or not color:
-            raise ValueError("set_color needs a colour")
+    def _recolor(self, item: dict[str, Any], color: str) -> None:
         product = self.catalog.by_id.get(item.get("product_id", "")) if self.catalog is not None else None
         if product is not None:
             _check_color(product, color)
@@ -243,31 +273,49 @@ class SessionState:
         return self.catalog.by_id.get(self.outfit[-1].get("product_id", ""))
 
     def _next_size(self, size: str) -> str:
+        """The size a validated SetSize asks for: "+1"/"-1" step through the garment's chart (the vocabulary's
+        sizes without a garment), an absolute size must be one the garment has."""
         product = self.focus_product()
-        sizes = product.sizes if product is not None else list(SIZE_ORDER)
+        sizes = product.sizes if product is not None else list(SIZES)
         if size in ("+1", "-1"):
-            cur = self.size if self.size in sizes else ("M" if "M" in sizes else sizes[len(sizes) // 2])
-            i = sizes.index(cur) + int(size)
-            if not 0 <= i < len(sizes):
-                edge = "largest" if int(size) > 0 else "smallest"
+            step = int(size)
+            nxt, cur = _step_size(self.size, step, sizes)
+            if nxt is None:
+                edge = "largest" if step > 0 else "smallest"
                 raise ActionRefused(
                     f"{cur} is the {edge} size{f' of the {product.name}' if product else ''}",
-                    f"{cur}已经是{_zh_name(product) if product else ''}{'最大' if int(size) > 0 else '最小'}的尺码了。",
+                    f"{cur}已经是{_zh_name(product) if product else ''}{'最大' if step > 0 else '最小'}的尺码了。",
                 )
-            return sizes[i]
-        want = size.strip().upper()
-        if not want or len(want) > 8:
-            raise ValueError("set_size needs a size such as S, M, L or a number")
-        if want in sizes:
-            return want
-        if product is None and _plausible_numeric_size(want):
-            return want
+            return nxt
+        if size in sizes:
+            return size
+        if product is None and _plausible_numeric_size(size):
+            return size
         of = f" for the {product.name}" if product is not None else ""
         zh_of = _zh_name(product) if product is not None else ""
         raise ActionRefused(
-            f"we have no size {want}{of}; the sizes are {size_range(sizes)}",
-            f"{zh_of}没有{want}码；尺码有{size_range(sizes)}。",
+            f"we have no size {size}{of}; the sizes are {size_range(sizes)}",
+            f"{zh_of}没有{size}码；尺码有{size_range(sizes)}。",
         )
+
+
+def _step_size(current: str | None, step: int, sizes: list[str]) -> tuple[str | None, str]:
+    """(the size `step` places from `current` in `sizes` or None past the end, the size stepped from). A letter
+    size the chart lacks (3XL kept from a garment whose chart goes further) steps to the chart's next size that
+    way in the vocabulary's order (-1 from 3XL on an XS..XXL chart is XXL; +1 is past the end), not from M."""
+    if current in sizes:
+        i = sizes.index(current) + step
+        return (sizes[i] if 0 <= i < len(sizes) else None), current
+    letters = sorted((s for s in sizes if s in SIZES), key=SIZES.index)
+    if current in SIZES and letters:
+        pos = SIZES.index(current)
+        way = [s for s in letters if (SIZES.index(s) - pos) * step > 0]
+        if way:
+            return (way[0] if step > 0 else way[-1]), current
+        return None, letters[-1] if step > 0 else letters[0]
+    cur = "M" if "M" in sizes else sizes[len(sizes) // 2]
+    i = sizes.index(cur) + step
+    return (sizes[i] if 0 <= i < len(sizes) else None), cur
 
 
 def _check_color(product: Product, color: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from fitmirror.config import Settings
 from fitmirror.errors import ConfigError
+from nlu.schema import Select, Undo
 from server.manager import SessionManager
 from server.metrics import Metrics
 from server.protocol import SessionOptions
@@ -43,12 +44,12 @@ async def test_avatar_session_starts_dressed_preview_does_not(catalog_db):
 def test_a_dress_replaces_top_and_bottoms_but_not_a_jacket():
     s = SessionState(views=("front",), layout="mosaic", view_size=(64, 64))
     s.outfit = demo_outfit_items("tee-classic:white,jeans-straight:blue")
-    s.apply({"type": "select", "category": "jacket", "color": "black"})
-    s.apply({"type": "select", "category": "dress", "color": "blue"})
+    s.apply(Select(category="jacket", color="black"))
+    s.apply(Select(category="dress", color="blue"))
     assert [i["category"] for i in s.outfit] == ["jacket", "dress"]
-    s.apply({"type": "select", "category": "skirt"})
+    s.apply(Select(category="skirt"))
     assert [i["category"] for i in s.outfit] == ["jacket", "skirt"]
-    s.apply({"type": "undo"})
+    s.apply(Undo())
     assert [i["category"] for i in s.outfit] == ["jacket", "dress"]
 
 

@@ -7,7 +7,9 @@ charts give the finished garment's measurement. Measures: chest_cm, waist_cm, hi
 
 from __future__ import annotations
 
-SIZES = ("XS", "S", "M", "L", "XL", "XXL")
+from fitmirror.vocab import DEMO_SIZES
+
+SIZES = DEMO_SIZES  # XS..XXL, a slice of the vocabulary's sizes (fitmirror/vocab.py)
 
 # Body charts (cm). Values are typical of EU/US high-street charts; authored for this project.
 DEMO_CHARTS: dict[str, dict[str, dict[str, float]]] = {
