@@ -37,6 +37,7 @@ def test_multi_action_select_and_size() -> None:
         ("compare M and L", [{"type": "compare_sizes", "sizes": ["M", "L"]}]),
         ("换成红色", [{"type": "set_color", "color": "red"}]),
         ("大一码", [{"type": "set_size", "size": "+1"}]),
+        ("size 4XL please", [{"type": "set_size", "size": "4XL"}]),  # every size of fitmirror/vocab.py is a word
         ("hide the fit map", [{"type": "fit_map", "on": False}]),
         ("take off the jacket", [{"type": "remove", "category": "jacket"}]),
         ("把大衣脱了", [{"type": "remove", "category": "coat"}]),
