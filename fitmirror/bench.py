@@ -7,24 +7,20 @@ are none (a wheel)."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
-from pathlib import Path
 
 from fitmirror.config import REPO_ROOT
 from fitmirror.errors import SetupError
 
 
 def main(argv: list[str]) -> int:
-    if not (REPO_ROOT / "benchmarks" / "__init__.py").is_file():
+    """Runs `python -m benchmarks` in the checkout (a process of its own: the ground floor never imports the
+    benchmarks, which import every stage)."""
+    if not (REPO_ROOT / "benchmarks" / "__main__.py").is_file():
         raise SetupError(
             f"the benchmarks run from a source checkout of fitmirror; this one is installed at {REPO_ROOT}, "
             "which has no benchmarks/ folder",
             hint="clone the repository and run `make bench` (or `.venv/bin/fitmirror bench`) in the checkout",
         )
-    if str(REPO_ROOT) not in sys.path:  # the console script's sys.path holds the venv's bin/, not the checkout
-        sys.path.insert(0, str(REPO_ROOT))
-    import benchmarks
-
-    if benchmarks.__file__ is None or Path(benchmarks.__file__).resolve().parent != REPO_ROOT / "benchmarks":
-        raise SetupError(f"`import benchmarks` loads {benchmarks.__file__}, not {REPO_ROOT / 'benchmarks'}")
-    return int(benchmarks.main(argv))
+    return subprocess.call([sys.executable, "-m", "benchmarks", *argv], cwd=REPO_ROOT)

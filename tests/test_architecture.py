@@ -25,8 +25,7 @@ MAY_IMPORT = {
     "server": {"fitmirror", "render", "avatar", "nlu"},
     "benchmarks": {"fitmirror", "render", "avatar", "nlu", "server"},
 }
-# `fitmirror bench` runs the benchmarks of a source checkout: the ground floor's one door up, opened lazily.
-ALLOWED_UP = {("fitmirror.bench", "benchmarks")}
+ALLOWED_UP: set[tuple[str, str]] = set()  # (module, package) pairs allowed to climb: none
 PROJECT = set(MAY_IMPORT)
 
 
