@@ -36,8 +36,9 @@ __all__ = [
     "OccluderStage",
     "PoseStage",
     "TrackingStage",
-    "avatar_stages",
+    "back_stages",
     "default_size",
+    "front_stages",
     "predrape_catalogue",
 ]
 
@@ -414,7 +415,8 @@ class GarmentStage:
 class OccluderStage:
     """What of the person stays in front of the garments in the AR mirror: hair falling over a collar or the
     shoulders (`avatar.hair`, ~2.3 ms of CPU a frame). Only for the mirror, with garments on, where the tracker
-    segments the person. Runs on the front: the render stage (possibly in another process) only composites."""
+    segments the person. It runs on the back, just before the render (on the render's thread, or in the render
+    process: `back_stages`), so it never delays the tracking of the next frame."""
 
     name = "occluders"
 
@@ -435,8 +437,15 @@ class OccluderStage:
         pass
 
 
-def avatar_stages() -> list[Any]:
-    """The front of the avatar pipeline, in order: tracking -> pose -> garments -> occluders."""
+def front_stages() -> list[Any]:
+    """The front of the avatar pipeline, in order: tracking -> pose -> garments (the session's worker thread)."""
     os.environ.setdefault("ANNY_CACHE_DIR", str(get_settings().anny_cache_dir))
     pose = PoseStage()
-    return [TrackingStage(), pose, GarmentStage(pose), OccluderStage()]
+    return [TrackingStage(), pose, GarmentStage(pose)]
+
+
+def back_stages(egl_device: int | None = None) -> list[Any]:
+    """The back, in order: occluders -> render (`render.process` builds these in the render process by name)."""
+    from render.stage import RenderStage
+
+    return [OccluderStage(), RenderStage(egl_device=egl_device)]

@@ -4,8 +4,10 @@ moderngl holds the GIL in every GL call, and llvmpipe transforms and bins the tr
 one process the render held the GIL for ~13 ms of each 3-view frame, the session's tracking and pose thread and the
 server's event loop waited meanwhile, and each Python line of the render then waited for the GIL in turn (render
 bench: a 17 ms render took 65-2,800 ms beside a thread running pure Python). In its own process the render runs
-beside them. `RemoteRenderStage` is a drop-in Stage: it sends what `RenderStage` reads (the posed body, the garment
-meshes, and for the mirror the webcam frame, the person mask and the occluder mask) and sets the views it gets back.
+beside them. `RemoteRenderStage` is a drop-in Stage for the back of a pipeline: the child runs the stages a factory
+named by the caller builds (by default the render alone; the avatar pipeline's are occluders, then render, so the
+hair mask is made beside the next frame's tracking, as the render is). It sends what they read (the posed body, the
+garment meshes, and for the mirror the webcam frame and the person's tracking) and sets the views it gets back.
 
 Wire format: pickles over a socketpair (`multiprocessing.connection.Connection` framing). Arrays that stay the
 same object from frame to frame (faces, textures, UVs, colours) cross once: `_ArrayCache` sends a token for an
@@ -43,6 +45,8 @@ __all__ = ["RemoteRenderStage", "RenderRequest", "request_from"]
 
 log = logging.getLogger("fitmirror.render.process")
 
+DEFAULT_STAGES = "render.stage:render_stages"  # what the child runs unless told otherwise
+
 CACHE_ENTRIES = 256  # arrays the child keeps by token; a frame sends ~10
 CACHE_MIN_BYTES = 4096  # smaller arrays are cheaper to resend than to track
 START_TIMEOUT_S = 60.0  # the child imports moderngl and makes an EGL context (1-3 s; more on a loaded box)
@@ -62,7 +66,7 @@ class _Posed:
 
 @dataclass
 class _Tracked:
-    """What RenderStage reads of a Tracking (mirror layout only)."""
+    """What the back stages read of a Tracking (mirror layout only): the person mask, the landmarks for the hair."""
 
     present: bool
     mask: np.ndarray | None
@@ -167,8 +171,15 @@ class RemoteRenderStage:
 
     name = "render"
 
-    def __init__(self, egl_device: int | None = None, frame_timeout_s: float | None = None) -> None:
+    def __init__(
+        self, egl_device: int | None = None, frame_timeout_s: float | None = None, stages: str = DEFAULT_STAGES
+    ) -> None:
+        """`stages`: "module:function", called in the child as function(egl_device=...) -> the stages it runs in
+        order on each frame (the last one renders). Named, not imported here: render/ never imports the stages
+        of the floors above (the avatar pipeline runs `avatar.stages:back_stages`: occluders, then render)."""
         from fitmirror.config import get_settings
+
+        self.stages = stages
 
         s = get_settings()
         self.egl_device = s.egl_device if egl_device is None else egl_device
@@ -220,7 +231,7 @@ class RemoteRenderStage:
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-        args = [str(child.fileno()), str(self.egl_device)]
+        args = [str(child.fileno()), str(self.egl_device), self.stages]
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "render.process", *args],
@@ -313,16 +324,22 @@ class RemoteRenderStage:
         self._stop()
 
 
-def _serve(conn: Connection, egl_device: int) -> None:
-    """Child: build the in-process render stage, then answer frames until an empty message or EOF."""
-    from render.stage import RenderStage
+def _build(spec: str, egl_device: int) -> list[Any]:
+    import importlib
 
+    module, _, name = spec.partition(":")
+    return list(getattr(importlib.import_module(module), name)(egl_device=egl_device))
+
+
+def _serve(conn: Connection, egl_device: int, spec: str) -> None:
+    """Child: build the stages, then answer frames until an empty message or EOF."""
     try:
-        stage = RenderStage(egl_device=egl_device)
+        stages = _build(spec, egl_device)
     except Exception as e:
         conn.send_bytes(pickle.dumps(("error", f"{type(e).__name__}: {e}")))
         return
-    conn.send_bytes(pickle.dumps(("ready", stage.renderer.renderer_string)))
+    renderer = getattr(stages[-1], "renderer", None)
+    conn.send_bytes(pickle.dumps(("ready", getattr(renderer, "renderer_string", ""))))
     store = _ArrayStore()
     try:
         while True:
@@ -342,13 +359,15 @@ def _serve(conn: Connection, egl_device: int) -> None:
                 occluder_mask=req.occluder_mask,
             )
             try:
-                stage.process(ctx)
+                for stage in stages:
+                    stage.process(ctx)
                 reply = ("ok", (ctx.views, ctx.eyes, ctx.mirror))
             except Exception as e:  # one bad frame: reported, the child goes on
                 reply = ("error", f"{type(e).__name__}: {e}")
             conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
     finally:
-        stage.close()
+        for stage in stages:
+            stage.close()
 
 
 def main(argv: list[str]) -> None:
@@ -358,10 +377,10 @@ def main(argv: list[str]) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the whole process group: the parent stops us
     die_with_parent()  # a killed server leaves no render process behind, even one stuck in a GL call
-    fd, egl_device = int(argv[0]), int(argv[1])
+    fd, egl_device, spec = int(argv[0]), int(argv[1]), argv[2]
     conn = Connection(fd)
     try:
-        _serve(conn, egl_device)
+        _serve(conn, egl_device, spec)
     finally:
         conn.close()
 

@@ -10,7 +10,7 @@ import numpy as np
 from fitmirror.frame import FrameContext, RenderState
 from render.layout import blank, fit_image, label
 
-__all__ = ["BODY_COLOR", "EchoStage", "PreviewStage", "RenderStage"]
+__all__ = ["BODY_COLOR", "EchoStage", "PreviewStage", "RenderStage", "render_stages"]
 
 BODY_COLOR = (0.78, 0.66, 0.58)
 
@@ -153,3 +153,8 @@ class PreviewStage:
 
     def close(self) -> None:
         pass
+
+
+def render_stages(egl_device: int | None = None) -> list[RenderStage]:
+    """The back of a pipeline that only renders (`render.process`'s default)."""
+    return [RenderStage(egl_device=egl_device)]

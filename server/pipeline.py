@@ -268,10 +268,10 @@ def build_pipeline(name: str) -> Pipeline:
 
 
 def _build_avatar_pipeline() -> Pipeline:
-    """tracking -> pose -> garments -> occluders on the caller's thread, render on the pipeline's render thread
-    (which hands it to a child process: `settings.render_process`)."""
+    """tracking -> pose -> garments on the caller's thread; occluders -> render on the pipeline's render thread,
+    which hands them to a child process (`settings.render_process`)."""
     try:
-        from avatar.stages import avatar_stages
+        from avatar.stages import OccluderStage, front_stages
         from render.process import RemoteRenderStage
         from render.stage import RenderStage
     except ImportError as e:
@@ -281,10 +281,16 @@ def _build_avatar_pipeline() -> Pipeline:
             hint="a package is missing or broken: run `make setup`, then `fitmirror doctor`",
         ) from None
     s = get_settings()
-    back: list[Callable[[], Stage]] = [RemoteRenderStage if s.render_process else RenderStage]
+    back: list[Callable[[], Stage]]
+    if (
+        s.render_process
+    ):  # occluders and render in the render process (built there by name: render never imports avatar)
+        back = [lambda: RemoteRenderStage(stages="avatar.stages:back_stages")]
+    else:
+        back = [OccluderStage, RenderStage]
     return OverlappedPipeline(
         "avatar",
-        avatar_stages(),
+        front_stages(),
         back,
         thread_name="fm-avatar-render",
         overlap=s.render_overlap,

@@ -75,6 +75,28 @@ def stages():
     remote.close()
 
 
+def test_the_child_runs_the_stages_it_is_told_to_in_order():
+    """The avatar pipeline's back (occluders, then render) built in the child by name gives the image the same
+    stages give on the server's render thread; the occluder mask made there is used by the render."""
+    from avatar.stages import back_stages
+
+    local = back_stages()
+    remote = RemoteRenderStage(stages="avatar.stages:back_stages")
+    try:
+        posed, garments, image, track = _inputs()
+        a, b = _ctx("mirror", posed, garments, image, track), _ctx("mirror", posed, garments, image, track)
+        a.occluder_mask = b.occluder_mask = None  # the occluder stage makes it (or leaves none: no hair found)
+        for st in local:
+            st.process(a)
+        remote.process(b)
+        assert b.mirror is not None and np.array_equal(a.mirror, b.mirror)
+        assert [type(st).__name__ for st in local] == ["OccluderStage", "RenderStage"]
+    finally:
+        for st in local:
+            st.close()
+        remote.close()
+
+
 def test_the_child_renders_what_the_server_thread_would(stages):
     local, remote = stages
     inputs = _inputs()
