@@ -51,7 +51,7 @@ MAX_REPLY_CHARS = 200
 def _check_size(v: str) -> str:
     v = str(v).strip().upper()
     if not SIZE_RE.match(v):
-        raise ValueError(f"size must be XS..XXL, a number or +1/-1, got {v!r}")
+        raise ValueError(f"size must be {SIZES[0]}..{SIZES[-1]}, a number or +1/-1, got {v!r}")
     return v
 
 
