@@ -17,8 +17,12 @@ from server.session import Session
 from server.state import demo_outfit_items
 
 if TYPE_CHECKING:
+    from fitmirror.worker import Supervisor, WorkerPool
     from server.catalog_db import CatalogDB
+    from server.commands import CommandResult
     from server.metrics import Metrics
+    from server.state import SessionState
+    from server.voice import VoiceEngine
 
 
 def catalog_index(db: CatalogDB) -> CatalogIndex:
@@ -41,9 +45,9 @@ class SessionManager:
         )  # what commands are checked against (refresh_catalog after edits)
         self.accepting = True
         self._nlu_pool: ThreadPoolExecutor | None = None
-        self._voice: Any = None
-        self._llm: Any = None  # fitmirror.worker.Supervisor, see llm_worker()
-        self._asr: Any = None
+        self._voice: VoiceEngine | None = None
+        self._llm: Supervisor | WorkerPool | None = None  # see llm_worker()
+        self._asr: Supervisor | None = None
         metrics.bind_sessions(lambda: len(self.sessions), settings.max_sessions)
         metrics.bind_fps(
             lambda: sum(s.fps_in.rate() for s in list(self.sessions.values())),
@@ -122,7 +126,7 @@ class SessionManager:
     def _worker_event(self, worker: str, kind: str) -> None:
         self.metrics.worker_restarts.labels(worker, kind).inc()
 
-    def llm_worker(self) -> Any:
+    def llm_worker(self) -> Supervisor | WorkerPool | None:
         """The supervised LLM process (`nlu.worker`), or None when the LLM needs none (off, HTTP endpoint, or
         llm_process=false). Created on first use; started by the preload or the first free-form command."""
         from nlu.worker import llm_supervisor, local_llm
@@ -134,7 +138,7 @@ class SessionManager:
             self.metrics.bind_worker("llm", self._llm)
         return self._llm
 
-    def asr_worker(self) -> Any:
+    def asr_worker(self) -> Supervisor | None:
         """The supervised speech-recognition process, or None with asr_process=false."""
         from nlu.worker import asr_supervisor
 
@@ -158,7 +162,7 @@ class SessionManager:
 
         return await self.run_nlu(preload_llm_in_process)
 
-    async def parse_command(self, text: str, lang: str, state: Any, key: str) -> Any:
+    async def parse_command(self, text: str, lang: str, state: SessionState, key: str) -> CommandResult:
         """A command the rules could not settle: the LLM worker (crash-isolated, fair across sessions by `key`),
         or the in-process parser when there is no worker."""
         from server.commands import CommandResult, llm_context, parse_command
@@ -170,7 +174,7 @@ class SessionManager:
         result, _ = await worker.call("parse", {"text": text, "ctx": ctx}, key=key)
         return CommandResult(result["actions"], result["reply"], result["backend_used"], result.get("lang", lang))
 
-    def voice_engine(self) -> Any:
+    def voice_engine(self) -> VoiceEngine:
         if self._voice is None:
             from server.voice import VoiceEngine
 
@@ -195,7 +199,7 @@ class SessionManager:
         if self._voice is not None:
             self._voice.close()
             self._voice = None
-        for w in (self._llm, self._asr):
-            if w is not None:
-                await w.close()
+        for worker in (self._llm, self._asr):
+            if worker is not None:
+                await worker.close()
         self._llm = self._asr = None

@@ -46,7 +46,9 @@ from server.state import ActionRefused, SessionState
 
 if TYPE_CHECKING:
     from fitmirror.catalog import CatalogIndex
+    from server.commands import CommandResult
     from server.metrics import Metrics
+    from server.voice import VoiceChannel, VoiceEngine
 
 log = logging.getLogger("fitmirror.server.session")
 
@@ -67,9 +69,9 @@ class SessionHost(Protocol):
 
     def release(self, session: Session, reason: str) -> None: ...
 
-    async def parse_command(self, text: str, lang: str, state: Any, key: str) -> Any: ...
+    async def parse_command(self, text: str, lang: str, state: SessionState, key: str) -> CommandResult: ...
 
-    def voice_engine(self) -> Any: ...
+    def voice_engine(self) -> VoiceEngine: ...
 
 
 class Session:
@@ -117,7 +119,7 @@ class Session:
         self.person_present: bool | None = None
         self.pipeline_errors = 0
         self.last_stage_error: str | None = None
-        self.voice: Any = None  # server.voice.VoiceChannel, started with the first audio
+        self.voice: VoiceChannel | None = None  # started with the first audio
         self.voice_count = 0
         self._cmd_seq = 0  # commands started, in arrival order
         self._applied_seq = 0  # the newest command whose actions were applied
