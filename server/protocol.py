@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from fitmirror import jsonsafe
 from fitmirror.errors import InputError
+from fitmirror.vocab import VIEWS
 from fitmirror.vocab import LayoutName as Layout
 from fitmirror.vocab import ViewName as View
-from nlu.schema import ACTION_TYPES as NLU_ACTION_TYPES
-from nlu.schema import VIEWS
 from nlu.schema import Action as NluAction
 
 PipelineName = Literal["preview", "echo", "avatar"]
@@ -25,7 +24,6 @@ Lang = Literal["en", "zh"]
 MsgId = Annotated[str, Field(min_length=1, max_length=64)] | int
 
 ALL_VIEWS: tuple[str, ...] = VIEWS
-ACTION_TYPES: frozenset[str] = frozenset(NLU_ACTION_TYPES)
 
 
 class ProtocolError(InputError):

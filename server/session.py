@@ -32,7 +32,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from fitmirror.config import Settings
 from fitmirror.errors import FitmirrorError, InputError
-from fitmirror.frame import FrameIn, PipelineResult, RenderState
+from fitmirror.frame import FitReport, FrameIn, PipelineResult, RenderState
 from fitmirror.log import session_id_var
 from nlu.schema import Action, CompareSizes, SizeAdvice
 from render.layout import output_sizes
@@ -119,6 +119,7 @@ class Session:
         self.person_present: bool | None = None
         self.pipeline_errors = 0
         self.last_stage_error: str | None = None
+        self._fit_shown: FitReport | None = None  # the pipeline's fit summary the clients were last sent
         self.voice: VoiceChannel | None = None  # started with the first audio
         self.voice_count = 0
         self._cmd_seq = 0  # commands started, in arrival order
@@ -301,11 +302,10 @@ class Session:
             self.last_stage_error = result.error
             if result.error:
                 await self.broadcast(P.error_msg("pipeline", result.error[:300]))
-        if result.fit is not None:
-            fit = P.FitSummary(**dataclasses.asdict(result.fit))
-            if fit != self.state.fit:
-                self.state.fit = fit
-                await self.broadcast(P.dump(self.state.to_msg()))
+        if result.fit is not None and result.fit != self._fit_shown:  # a dataclass compare per frame, no model
+            self._fit_shown = result.fit
+            self.state.fit = P.FitSummary(**dataclasses.asdict(result.fit))
+            await self.broadcast(P.dump(self.state.to_msg()))
         if result.person_present is not None and result.person_present != self.person_present:
             self.person_present = result.person_present
             await self.broadcast(P.dump(P.TrackingMsg(present=result.person_present)))

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 
 from fitmirror.catalog import MAX_OUTFIT_ITEMS, SLOT, SLOT_CONFLICTS, CatalogIndex, Product, size_range
 from fitmirror.frame import RenderState
-from fitmirror.vocab import SIZES
+from fitmirror.vocab import SIZES, size_step
 from nlu.schema import (
     Action,
     Adjust,
@@ -304,8 +304,7 @@ def _step_size(current: str | None, step: int, sizes: list[str]) -> tuple[str | 
     size the chart lacks (3XL kept from a garment whose chart goes further) steps to the chart's next size that
     way in the vocabulary's order (-1 from 3XL on an XS..XXL chart is XXL; +1 is past the end), not from M."""
     if current in sizes:
-        i = sizes.index(current) + step
-        return (sizes[i] if 0 <= i < len(sizes) else None), current
+        return size_step(current, step, sizes), current
     letters = sorted((s for s in sizes if s in SIZES), key=SIZES.index)
     if current in SIZES and letters:
         pos = SIZES.index(current)
@@ -314,8 +313,7 @@ def _step_size(current: str | None, step: int, sizes: list[str]) -> tuple[str | 
             return (way[0] if step > 0 else way[-1]), current
         return None, letters[-1] if step > 0 else letters[0]
     cur = "M" if "M" in sizes else sizes[len(sizes) // 2]
-    i = sizes.index(cur) + step
-    return (sizes[i] if 0 <= i < len(sizes) else None), cur
+    return size_step(cur, step, sizes), cur
 
 
 def _check_color(product: Product, color: str) -> None:

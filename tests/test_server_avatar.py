@@ -10,19 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fitmirror.catalog import CatalogIndex
-from fitmirror.demo_catalog import demo_products
 from fitmirror.frame import FrameIn, RenderState
 from render.layout import fit_image
 from server.pipeline import build_pipeline, predrape_products
 from server.stamp import read_stamp, write_stamp
 
-CATALOG = CatalogIndex(list(demo_products()))  # what a session's state hands its pipeline
-
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
+def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts, demo_catalog):
     from avatar.tracking import load_image
 
     photo = sorted((shared_data / "tryon-photos" / "persons").glob("*.jpg"))[0]
@@ -50,7 +46,7 @@ def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
                 layout="mosaic",
                 view_size=(384, 384),
                 outfit=({"category": "dress", "color": "blue"},),
-                catalog=CATALOG,
+                catalog=demo_catalog,
                 size="M",
                 stamp=True,
                 measurements=(("height_cm", 181.0), ("weight_kg", 79.0)),
@@ -82,7 +78,7 @@ def test_avatar_pipeline_on_a_person_photo(shared_data, artifacts):
         Image.fromarray(res.outputs[0]).save(artifacts / f"server_avatar_{layout}.png")
 
 
-def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(shared_data):
+def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(shared_data, demo_catalog):
     """Rendering runs on the pipeline's own thread: submit() returns once frame N's render is queued, so frame
     N+1 is tracked while it renders, and every result is its own frame's, in order; a closed pipeline is reset
     and handed to the next session, on another worker thread, with its dressed outfit cached: the next session in
@@ -98,7 +94,7 @@ def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(share
     base = fit_image(load_image(photo), (640, 480))
     outfit = ({"product_id": "tee-classic", "color": "white"}, {"product_id": "jeans-straight", "color": "blue"})
     st = RenderState(
-        views=("front", "left"), layout="mosaic", view_size=(384, 384), outfit=outfit, stamp=True, catalog=CATALOG
+        views=("front", "left"), layout="mosaic", view_size=(384, 384), outfit=outfit, stamp=True, catalog=demo_catalog
     )
 
     def frame(i: int) -> FrameIn:
@@ -156,7 +152,7 @@ def test_avatar_pipeline_overlaps_render_and_is_reused_by_the_next_session(share
     assert pooled("avatar") == 0
 
 
-def test_colour_change_recolours_the_drape_on_the_next_frame(shared_data):
+def test_colour_change_recolours_the_drape_on_the_next_frame(shared_data, demo_catalog):
     """'in red' / '换成红色' keeps the products and sizes: the outfit on show is re-textured on the very next frame
     (same drape, same fit), with no re-drape; a different product still goes through the drape."""
     from avatar.tracking import load_image
@@ -167,7 +163,7 @@ def test_colour_change_recolours_the_drape_on_the_next_frame(shared_data):
 
     def state(color: str, bottom: str = "jeans-straight") -> RenderState:
         outfit = ({"product_id": "tee-classic", "color": color}, {"product_id": bottom, "color": "blue"})
-        return RenderState(views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit, catalog=CATALOG)
+        return RenderState(views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit, catalog=demo_catalog)
 
     def run() -> tuple:
         pipe = build_pipeline("avatar")
@@ -205,7 +201,7 @@ def test_colour_change_recolours_the_drape_on_the_next_frame(shared_data):
     assert redrape, "another product needs a drape"
 
 
-def test_a_predraped_product_shows_on_the_next_frame(shared_data):
+def test_a_predraped_product_shows_on_the_next_frame(shared_data, demo_catalog):
     """'show me the red dress': a catalogue product alone in its default size is pre-draped at start-up, so the
     command's next frame shows it (re-textured to the asked colour) with its fit, and no drape runs; another size
     is draped as before. (An edited product changes the pre-drape's key, its JSON hash: not exercised here.)"""
@@ -219,7 +215,7 @@ def test_a_predraped_product_shows_on_the_next_frame(shared_data):
     def state(color: str, size: str | None = None) -> RenderState:
         outfit = ({"product_id": "dress-polka", "color": color},)
         return RenderState(
-            views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit, size=size, catalog=CATALOG
+            views=("front",), layout="mosaic", view_size=(384, 384), outfit=outfit, size=size, catalog=demo_catalog
         )
 
     from fitmirror.demo_catalog import _fabric_texture_cached, product_texture
@@ -233,7 +229,7 @@ def test_a_predraped_product_shows_on_the_next_frame(shared_data):
         pipe = build_pipeline("avatar")
         garments = pipe.stages[2]
         try:
-            took = predrape_products(pipe, [CATALOG.by_id["dress-polka"]])
+            took = predrape_products(pipe, [demo_catalog.by_id["dress-polka"]])
             made = _fabric_texture_cached.cache_info().misses
             res = pipe.process(FrameIn(img, 0, time.monotonic()), state("red"))
             first = (res.fit, garments.job is None, [(m.product_id, m.size, m.color) for m in garments.outfit.meshes])

@@ -10,34 +10,29 @@ import pytest
 from pydantic import ValidationError
 
 from fitmirror.catalog import MAX_OUTFIT_ITEMS, CatalogIndex, Product
-from fitmirror.demo_catalog import demo_product, demo_products
+from fitmirror.demo_catalog import demo_product
 from nlu.schema import Adjust, Remove, Select, SetColor, SetMeasurement, SetSize, Undo, View
 from server.state import MAX_ACTIONS, ActionRefused, SessionState, demo_outfit_items
 
 
-@pytest.fixture(scope="module")
-def catalog() -> CatalogIndex:
-    return CatalogIndex(demo_products())
-
-
-def state(catalog: CatalogIndex) -> SessionState:
-    s = SessionState(views=("front",), layout="mosaic", view_size=(64, 64), catalog=catalog)
+def state(demo_catalog: CatalogIndex) -> SessionState:
+    s = SessionState(views=("front",), layout="mosaic", view_size=(64, 64), catalog=demo_catalog)
     s.outfit = demo_outfit_items("tee-classic:white,jeans-straight:blue")
     return s
 
 
-def test_a_colour_only_select_recolours_the_garment_on_show(catalog):
-    s = state(catalog)
+def test_a_colour_only_select_recolours_the_garment_on_show(demo_catalog):
+    s = state(demo_catalog)
     applied = s.apply_all([{"type": "select", "color": "black"}] * 500)  # "黑" x 500 from the rules
     assert applied == [Select(color="black")]
     assert [a.model_dump(exclude_none=True) for a in applied] == [{"type": "select", "color": "black"}]
     assert [(i["product_id"], i["color"]) for i in s.outfit] == [("tee-classic", "white"), ("jeans-straight", "black")]
 
 
-def test_the_outfit_never_grows_past_its_slots(catalog):
-    s = state(catalog)
+def test_the_outfit_never_grows_past_its_slots(demo_catalog):
+    s = state(demo_catalog)
     rng = random.Random(7)
-    cats = sorted(catalog.categories())
+    cats = sorted(demo_catalog.categories())
     for _ in range(500):
         cat = rng.choice(cats)
         s.apply_all([{"type": "select", "category": cat}])
@@ -45,12 +40,12 @@ def test_the_outfit_never_grows_past_its_slots(catalog):
         slots = [i["category"] for i in s.outfit]
         assert not ({"dress"} & set(slots) and {"jeans", "tshirt", "skirt"} & set(slots)), slots
     s.apply_all([{"type": "select", "occasion": "wedding"}])
-    assert s.outfit[-1]["product_id"] in catalog.by_id and s.outfit[-1]["category"]
+    assert s.outfit[-1]["product_id"] in demo_catalog.by_id and s.outfit[-1]["category"]
     assert len(s._history) <= 32
 
 
-def test_a_batch_is_applied_all_or_nothing(catalog):
-    s = state(catalog)
+def test_a_batch_is_applied_all_or_nothing(demo_catalog):
+    s = state(demo_catalog)
     before = (list(s.outfit), s.size, s.fit_map)
     with pytest.raises(ActionRefused, match="nothing is selected to recolour"):
         s.apply_all([{"type": "reset"}, {"type": "set_color", "color": "red"}])
@@ -60,8 +55,8 @@ def test_a_batch_is_applied_all_or_nothing(catalog):
     assert s.measurements == {}
 
 
-def test_unknown_products_sizes_and_colours_are_refused_with_what_there_is(catalog):
-    s = state(catalog)
+def test_unknown_products_sizes_and_colours_are_refused_with_what_there_is(demo_catalog):
+    s = state(demo_catalog)
     with pytest.raises(ActionRefused, match="we have no product 'no-such-thing'"):
         s.apply_all([{"type": "select", "product_id": "no-such-thing"}])
     with pytest.raises(ActionRefused, match=r"we have no size 4XL for the .*jeans.*; the sizes are XS-XXL"):
@@ -81,16 +76,16 @@ def test_unknown_products_sizes_and_colours_are_refused_with_what_there_is(catal
     assert [i["product_id"] for i in s.outfit] == ["tee-classic", "jeans-straight"]
 
 
-def test_without_a_garment_any_plausible_size_is_kept_for_the_next(catalog):
-    s = SessionState(views=("front",), layout="mosaic", view_size=(64, 64), catalog=catalog)
+def test_without_a_garment_any_plausible_size_is_kept_for_the_next(demo_catalog):
+    s = SessionState(views=("front",), layout="mosaic", view_size=(64, 64), catalog=demo_catalog)
     s.apply_all([{"type": "set_size", "size": "38"}])
     assert s.size == "38"
     with pytest.raises(ActionRefused, match="we have no size 99"):
         s.apply_all([{"type": "set_size", "size": "99"}])
 
 
-def test_the_state_takes_typed_actions(catalog):
-    s = state(catalog)
+def test_the_state_takes_typed_actions(demo_catalog):
+    s = state(demo_catalog)
     assert s.apply(Select(category="jacket", color="black"))
     assert s.apply(SetSize(size="l")) and s.size == "L"
     assert s.apply(Adjust(attribute="length", direction=-1)) and s.outfit[-1]["adjust"] == {"length": -1}
@@ -117,7 +112,7 @@ def _big(product: Product) -> Product:
     return Product.model_validate({**d, "id": f"{product.id}-big"})
 
 
-def test_one_size_up_from_3xl_is_4xl(catalog):
+def test_one_size_up_from_3xl_is_4xl(demo_catalog):
     s = SessionState(views=("front",), layout="mosaic", view_size=(64, 64))  # no garment: the vocabulary's sizes
     s.apply_all([SetSize(size="3XL")])
     s.apply_all([SetSize(size="+1")])
@@ -126,7 +121,7 @@ def test_one_size_up_from_3xl_is_4xl(catalog):
         s.apply_all([SetSize(size="+1")])
     big = _big(demo_product("jeans-straight"))
     s = SessionState(views=("front",), layout="mosaic", view_size=(64, 64),
-                     catalog=CatalogIndex([*catalog.products, big]))  # fmt: skip
+                     catalog=CatalogIndex([*demo_catalog.products, big]))  # fmt: skip
     s.apply_all([Select(product_id=big.id), SetSize(size="3XL"), SetSize(size="+1")])
     assert s.size == "4XL"
     # 3XL kept from that garment, then one whose chart ends at XXL: a step goes from 3XL, not from M

@@ -11,17 +11,17 @@ from server.catalog_db import CatalogDB
 from server.size_api import add_routes
 
 
-async def _client() -> TestClient:
+async def _client(db: CatalogDB) -> TestClient:
     app = web.Application()
-    catalog_api.add_routes(app, CatalogDB("sqlite:///:memory:"))  # the shop's catalogue: here the demo one
+    catalog_api.add_routes(app, db)  # the shop's catalogue: here the demo one
     add_routes(app)
     client = TestClient(TestServer(app))
     await client.start_server()
     return client
 
 
-async def test_size_advice_200_with_chart_and_chinese_reason():
-    client = await _client()
+async def test_size_advice_200_with_chart_and_chinese_reason(catalog_db):
+    client = await _client(catalog_db)
     try:
         body = {
             "measurements": {"chest_cm": 92, "waist_cm": 79, "hips_cm": 101, "height_cm": 166},
@@ -46,8 +46,8 @@ async def test_size_advice_200_with_chart_and_chinese_reason():
         await client.close()
 
 
-async def test_size_advice_400_on_bad_input():
-    client = await _client()
+async def test_size_advice_400_on_bad_input(catalog_db):
+    client = await _client(catalog_db)
     try:
         r = await client.post("/api/size-advice", data=b"{not json", headers={"Content-Type": "application/json"})
         assert r.status == 400
